@@ -1,0 +1,485 @@
+//! Models and versions: register, get, list, delete (SPEC §4).
+
+use futures::FutureExt;
+
+use super::key::model_key;
+use super::rows::{self, status_enum};
+use super::Catalog;
+use crate::clock::now_micros;
+use crate::error::{CatalogError, Result};
+use crate::store::{DbRow, Tx, TxOptions, args};
+use crate::task::ModelTask;
+use crate::tenant::{Scope, owner_of};
+use crate::validate;
+
+status_enum! {
+    /// The lifecycle state of a model row.
+    ModelStatus {
+        /// Set on creation.
+        Registered => "registered",
+        /// Loaded by a serving backend.
+        Loaded => "loaded",
+        /// Failed to load.
+        Failed => "failed",
+    }
+}
+
+/// One model version, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelRecord {
+    /// The model's name.
+    pub model_id: String,
+    /// The version, ≥ 1.
+    pub version: i32,
+    /// e.g. `embedding`, `llm`, `lora`.
+    pub model_type: String,
+    /// What the model does.
+    pub task: ModelTask,
+    /// The inference backend, e.g. `candle`.
+    pub backend: String,
+    /// Lifecycle state.
+    pub status: ModelStatus,
+    /// The model this one was derived from.
+    pub base_model_id: Option<String>,
+    /// Where the weights live.
+    pub artifact_path: Option<String>,
+    /// Backend-specific configuration, JSON text.
+    pub config_json: Option<String>,
+    /// The owning tenant; `None` for a global model.
+    pub tenant_id: Scope,
+    /// Creation time, microseconds since the Unix epoch (UTC).
+    pub created_at: i64,
+    /// Last update time, microseconds since the Unix epoch (UTC).
+    pub updated_at: i64,
+}
+
+/// What [`Catalog::register_model`] writes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegisterModel {
+    /// The model's name (1–256 characters, no control characters, no `::`).
+    pub model_id: String,
+    /// The version to write; `None` allocates the next one in the caller's scope.
+    pub version: Option<i32>,
+    /// e.g. `embedding`.
+    pub model_type: String,
+    /// e.g. `candle`.
+    pub backend: String,
+    /// What the model does.
+    pub task: ModelTask,
+    /// Lineage: the model this one was derived from.
+    pub base_model_id: Option<String>,
+    /// Where the weights live; `None` never clears a path already committed.
+    pub artifact_path: Option<String>,
+    /// Backend-specific JSON.
+    pub config_json: Option<String>,
+}
+
+impl RegisterModel {
+    /// A registration of the next version of `model_id`, with no lineage, path or config.
+    pub fn new(
+        model_id: impl Into<String>,
+        model_type: impl Into<String>,
+        backend: impl Into<String>,
+        task: ModelTask,
+    ) -> Self {
+        RegisterModel {
+            model_id: model_id.into(),
+            version: None,
+            model_type: model_type.into(),
+            backend: backend.into(),
+            task,
+            base_model_id: None,
+            artifact_path: None,
+            config_json: None,
+        }
+    }
+
+    /// Writes this exact version (an upsert).
+    pub fn version(mut self, version: i32) -> Self {
+        self.version = Some(version);
+        self
+    }
+
+    /// Records the base model (lineage).
+    pub fn base_model(mut self, base_model_id: impl Into<String>) -> Self {
+        self.base_model_id = Some(base_model_id.into());
+        self
+    }
+
+    /// Records where the weights live.
+    pub fn artifact_path(mut self, path: impl Into<String>) -> Self {
+        self.artifact_path = Some(path.into());
+        self
+    }
+
+    /// Records backend-specific JSON configuration.
+    pub fn config_json(mut self, json: impl Into<String>) -> Self {
+        self.config_json = Some(json.into());
+        self
+    }
+
+    /// Checks every field against SPEC §9.
+    ///
+    /// # Errors
+    /// [`CatalogError::InvalidInput`] naming the first bad field.
+    pub fn validate(&self) -> Result<()> {
+        validate::name("model_id", &self.model_id)?;
+        if let Some(v) = self.version {
+            validate::version("version", v)?;
+        }
+        validate::non_empty("model_type", &self.model_type)?;
+        validate::non_empty("backend", &self.backend)?;
+        if let Some(base) = &self.base_model_id {
+            validate::name("base_model_id", base)?;
+        }
+        if let Some(path) = &self.artifact_path {
+            validate::non_empty("artifact_path", path)?;
+        }
+        validate::json("config_json", self.config_json.as_deref())
+    }
+}
+
+macro_rules! model_columns {
+    () => {
+        "model_key, model_id, version, model_type, task, backend, status, base_model_id, artifact_path, \
+         config_json, owner, created_at, updated_at"
+    };
+}
+
+/// Own latest and global latest, each one index seek; the own row wins before versions are
+/// compared (a tenant's v1 shadows a global v2).
+const GET_LATEST: &str = concat!(
+    "SELECT * FROM (SELECT ",
+    model_columns!(),
+    ", 0 AS preference FROM models WHERE model_id = $1 AND owner = $2 \
+       ORDER BY version DESC LIMIT 1) AS own \
+     UNION ALL \
+     SELECT * FROM (SELECT ",
+    model_columns!(),
+    ", 1 AS preference FROM models WHERE model_id = $1 AND owner = '' \
+       ORDER BY version DESC LIMIT 1) AS global \
+     ORDER BY preference LIMIT 1"
+);
+
+const GET_VERSION: &str = concat!(
+    "SELECT ",
+    model_columns!(),
+    " FROM models WHERE model_id = $1 AND owner IN ($2, '') AND version = $3 \
+      ORDER BY owner = '' LIMIT 1"
+);
+
+const LIST_VISIBLE: &str = concat!(
+    "SELECT ",
+    model_columns!(),
+    " FROM models WHERE owner IN ($1, '') ORDER BY created_at, model_id, version"
+);
+
+const UPSERT: &str = concat!(
+    "INSERT INTO models (model_key, owner, model_id, version, model_type, task, backend, status, \
+       base_model_id, artifact_path, config_json, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'registered', $8, $9, $10, $11, $11) \
+     ON CONFLICT (model_key) DO UPDATE SET \
+       model_type = excluded.model_type, task = excluded.task, backend = excluded.backend, \
+       base_model_id = excluded.base_model_id, config_json = excluded.config_json, \
+       artifact_path = COALESCE(excluded.artifact_path, models.artifact_path), \
+       updated_at = excluded.updated_at \
+     RETURNING ",
+    model_columns!()
+);
+
+/// The insert of an allocated version: on a collision with a concurrent allocator it
+/// inserts nothing (after that transaction commits), and the caller allocates again.
+const INSERT_NEW_VERSION: &str = concat!(
+    "INSERT INTO models (model_key, owner, model_id, version, model_type, task, backend, status, \
+       base_model_id, artifact_path, config_json, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'registered', $8, $9, $10, $11, $11) \
+     ON CONFLICT DO NOTHING \
+     RETURNING ",
+    model_columns!()
+);
+
+const NEXT_VERSION: &str =
+    "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM models WHERE model_id = $1 AND owner = $2";
+
+/// How many times one transaction re-allocates after losing a version to a concurrent
+/// writer before it gives up (each loss means another writer committed a version).
+const MAX_ALLOCATION_ROUNDS: usize = 1_000;
+
+const FIND_OWNED_LATEST: &str = "SELECT model_key, version FROM models \
+     WHERE model_id = $1 AND owner = $2 ORDER BY version DESC LIMIT 1";
+const FIND_OWNED_VERSION: &str = "SELECT model_key, version FROM models \
+     WHERE model_id = $1 AND owner = $2 AND version = $3";
+
+/// The four edges of SPEC §4 for a tenant's model: that tenant's references.
+const REFERENCES_OWNED: &str = "SELECT \
+       EXISTS (SELECT 1 FROM result_tables WHERE model_id = $1 AND owner = $2) AS result_tables, \
+       EXISTS (SELECT 1 FROM training_jobs WHERE output_model_id = $1 AND owner = $2) AS outputs, \
+       EXISTS (SELECT 1 FROM training_jobs WHERE base_model_key = $3) AS bases, \
+       EXISTS (SELECT 1 FROM eval_runs WHERE model_key = $3) AS evals";
+/// For a global model every tenant's references count: any tenant may depend on it.
+const REFERENCES_GLOBAL: &str = "SELECT \
+       EXISTS (SELECT 1 FROM result_tables WHERE model_id = $1) AS result_tables, \
+       EXISTS (SELECT 1 FROM training_jobs WHERE output_model_id = $1) AS outputs, \
+       EXISTS (SELECT 1 FROM training_jobs WHERE base_model_key = $3) AS bases, \
+       EXISTS (SELECT 1 FROM eval_runs WHERE model_key = $3) AS evals";
+
+const DELETE_BY_KEY: &str = "DELETE FROM models WHERE model_key = $1 AND owner = $2";
+
+pub(super) fn model_from_row(row: &DbRow) -> Result<ModelRecord> {
+    Ok(ModelRecord {
+        model_id: row.text("model_id")?,
+        version: row.int32("version")?,
+        model_type: row.text("model_type")?,
+        task: rows::parsed(row, "task")?,
+        backend: row.text("backend")?,
+        status: rows::parsed(row, "status")?,
+        base_model_id: row.opt_text("base_model_id")?,
+        artifact_path: row.opt_text("artifact_path")?,
+        config_json: row.opt_text("config_json")?,
+        tenant_id: rows::owner(row)?,
+        created_at: row.int("created_at")?,
+        updated_at: row.int("updated_at")?,
+    })
+}
+
+/// Registers one model inside an open transaction (shared by the Rust API and SQL
+/// `INSERT`, which registers many rows in one transaction). `params` must be validated.
+pub(crate) async fn register_in(tx: &mut Tx, params: &RegisterModel) -> Result<ModelRecord> {
+    let scope = tx.scope();
+    let owner = tx.owner();
+    let now = now_micros();
+    let write = |version: i32| {
+        args![
+            model_key(scope, &params.model_id, version),
+            owner.as_str(),
+            params.model_id.as_str(),
+            version,
+            params.model_type.as_str(),
+            params.task.as_str(),
+            params.backend.as_str(),
+            params.base_model_id.as_deref(),
+            params.artifact_path.as_deref(),
+            params.config_json.as_deref(),
+            now,
+        ]
+    };
+
+    if let Some(version) = params.version {
+        let rows = tx.write_returning(scope, UPSERT, &write(version)).await?;
+        return model_from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?);
+    }
+
+    for _ in 0..MAX_ALLOCATION_ROUNDS {
+        // Read committed: each statement sees every version committed before it started,
+        // so after losing a race the next round allocates past the winner.
+        let next = tx
+            .fetch_one(NEXT_VERSION, &args![params.model_id.as_str(), owner.as_str()])
+            .await?
+            .int("next")?;
+        let version = i32::try_from(next).map_err(|_| {
+            CatalogError::invalid("version", format!("{} has no free version", params.model_id))
+        })?;
+        let rows = tx.write_returning(scope, INSERT_NEW_VERSION, &write(version)).await?;
+        if let Some(row) = rows.first() {
+            return model_from_row(row);
+        }
+    }
+    Err(CatalogError::RetryExhausted {
+        attempts: MAX_ALLOCATION_ROUNDS as u32,
+        last: format!("could not allocate a version of {}", params.model_id),
+    })
+}
+
+/// Resolves a model reference by the get rule inside an open transaction: that version
+/// (own row preferred) or, without a version, the latest visible one. Returns the storage
+/// key read back from the row together with the row.
+pub(super) async fn resolve_in(
+    tx: &mut Tx,
+    model_id: &str,
+    version: Option<i32>,
+) -> Result<(String, ModelRecord)> {
+    let owner = tx.owner();
+    let row = match version {
+        None => tx.fetch_optional(GET_LATEST, &args![model_id, owner]).await?,
+        Some(v) => tx.fetch_optional(GET_VERSION, &args![model_id, owner, v]).await?,
+    };
+    let row = row.ok_or_else(|| CatalogError::ModelNotFound {
+        model: model_id.to_owned(),
+        version,
+    })?;
+    Ok((row.text("model_key")?, model_from_row(&row)?))
+}
+
+/// Reads the visible rows of a model name inside a serializable transaction that is about
+/// to add a by-name reference to it. The read is what makes the reference conflict with a
+/// concurrent `delete_model` of that name on Postgres (SSI sees the read/write cycle and
+/// aborts one side, which the store retries), so a reference is never orphaned.
+pub(super) async fn guard_name_reference(tx: &mut Tx, model_id: &str) -> Result<()> {
+    let owner = tx.owner();
+    tx.fetch_all(
+        "SELECT model_key FROM models WHERE model_id = $1 AND owner IN ($2, '')",
+        &args![model_id, owner],
+    )
+    .await?;
+    Ok(())
+}
+
+impl Catalog {
+    /// Registers a model version: an upsert of one (owner, name, version) row.
+    ///
+    /// A new row gets status `registered` and the caller's scope as owner. An existing row
+    /// gets the new type, backend, task, base model and config; its status, owner, name
+    /// and version never change, and its artifact path changes only when a path is given.
+    /// Without a version the next free version of the name in the caller's own scope is
+    /// allocated (1 if none); concurrent callers get distinct, gap-free versions.
+    ///
+    /// # Errors
+    /// [`CatalogError::InvalidInput`] for a bad field (nothing is written); database errors.
+    pub async fn register_model(&self, params: RegisterModel) -> Result<ModelRecord> {
+        params.validate()?;
+        let options = TxOptions {
+            retry_on_unique_violation: params.version.is_none(),
+            ..TxOptions::write()
+        };
+        self.store()
+            .transaction(self.scope(), options, |tx| {
+                let params = params.clone();
+                async move { register_in(tx, &params).await }.boxed()
+            })
+            .await
+    }
+
+    /// The latest visible version of `model_id`, preferring the caller's own rows over
+    /// global ones *before* comparing versions: a tenant's v1 shadows a global v2.
+    ///
+    /// # Errors
+    /// [`CatalogError::ModelNotFound`] when no visible row has that name.
+    pub async fn get_model(&self, model_id: &str) -> Result<ModelRecord> {
+        let row = self
+            .store()
+            .fetch_optional(GET_LATEST, &args![model_id, owner_of(self.scope())])
+            .await?;
+        match row {
+            Some(row) => model_from_row(&row),
+            None => Err(CatalogError::ModelNotFound {
+                model: model_id.to_owned(),
+                version: None,
+            }),
+        }
+    }
+
+    /// One version of `model_id`, the caller's own row preferred over a global one.
+    ///
+    /// # Errors
+    /// [`CatalogError::ModelNotFound`] when no visible row matches.
+    pub async fn get_model_version(&self, model_id: &str, version: i32) -> Result<ModelRecord> {
+        let row = self
+            .store()
+            .fetch_optional(GET_VERSION, &args![model_id, owner_of(self.scope()), version])
+            .await?;
+        match row {
+            Some(row) => model_from_row(&row),
+            None => Err(CatalogError::ModelNotFound {
+                model: model_id.to_owned(),
+                version: Some(version),
+            }),
+        }
+    }
+
+    /// Every visible model row, ordered by creation time, then name and version.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list_models(&self) -> Result<Vec<ModelRecord>> {
+        self.store()
+            .fetch_all(LIST_VISIBLE, &args![owner_of(self.scope())])
+            .await?
+            .iter()
+            .map(model_from_row)
+            .collect()
+    }
+
+    /// Deletes one model version the caller owns: the latest when `version` is `None`.
+    ///
+    /// Refused while anything references the model (result tables or training-job outputs
+    /// by name, training-job bases or eval runs by key); a global model counts every
+    /// tenant's references. The scan and the delete run in one serializable transaction,
+    /// so a reference added concurrently is never orphaned. A row the caller can see but
+    /// does not own (a global row from a tenant) answers not-found, like a row it cannot
+    /// see. Returns `true` when a row was deleted, `false` for an absent row with
+    /// `if_exists`.
+    ///
+    /// # Errors
+    /// [`CatalogError::ModelNotFound`], [`CatalogError::ModelReferenced`] (with the edges).
+    pub async fn delete_model(
+        &self,
+        model_id: &str,
+        version: Option<i32>,
+        if_exists: bool,
+    ) -> Result<bool> {
+        self.store()
+            .transaction(self.scope(), TxOptions::serializable(), |tx| {
+                let model_id = model_id.to_owned();
+                async move { delete_in(tx, &model_id, version, if_exists).await }.boxed()
+            })
+            .await
+    }
+}
+
+/// Deletes one owned model version inside an open serializable transaction (shared with
+/// SQL `DELETE FROM models`).
+pub(crate) async fn delete_in(
+    tx: &mut Tx,
+    model_id: &str,
+    version: Option<i32>,
+    if_exists: bool,
+) -> Result<bool> {
+    let scope = tx.scope();
+    let owner = tx.owner();
+    let target = match version {
+        None => tx.fetch_optional(FIND_OWNED_LATEST, &args![model_id, owner.as_str()]).await?,
+        Some(v) => {
+            tx.fetch_optional(FIND_OWNED_VERSION, &args![model_id, owner.as_str(), v])
+                .await?
+        }
+    };
+    let Some(target) = target else {
+        return if if_exists {
+            Ok(false)
+        } else {
+            Err(CatalogError::ModelNotFound {
+                model: model_id.to_owned(),
+                version,
+            })
+        };
+    };
+    let key = target.text("model_key")?;
+    let found_version = target.int32("version")?;
+
+    let references = if scope.is_some() { REFERENCES_OWNED } else { REFERENCES_GLOBAL };
+    let refs = tx
+        .fetch_one(references, &args![model_id, owner.as_str(), key.as_str()])
+        .await?;
+    let edges: Vec<&'static str> = [
+        ("result_tables", "result_tables.model_id"),
+        ("outputs", "training_jobs.output_model_id"),
+        ("bases", "training_jobs.base_model_key"),
+        ("evals", "eval_runs.model_key"),
+    ]
+    .into_iter()
+    .filter_map(|(column, edge)| match refs.bool(column) {
+        Ok(true) => Some(Ok(edge)),
+        Ok(false) => None,
+        Err(e) => Some(Err(e)),
+    })
+    .collect::<Result<_>>()?;
+    if !edges.is_empty() {
+        return Err(CatalogError::ModelReferenced {
+            model: model_id.to_owned(),
+            version: found_version,
+            edges,
+        });
+    }
+    tx.write(scope, DELETE_BY_KEY, &args![key, owner]).await?;
+    Ok(true)
+}

@@ -1,0 +1,246 @@
+//! Result tables: Parquet outputs produced by a model (SPEC §4).
+
+use futures::FutureExt;
+
+use super::Catalog;
+use super::models::guard_name_reference;
+use super::rows::{self, status_enum};
+use crate::clock::now_micros;
+use crate::error::{CatalogError, Result};
+use crate::store::{DbRow, TxOptions, args};
+use crate::task::ModelTask;
+use crate::tenant::{Scope, owner_of};
+use crate::validate;
+
+status_enum! {
+    /// Whether a result table can be read.
+    ResultTableStatus {
+        /// Being written.
+        Building => "building",
+        /// Complete.
+        Ready => "ready",
+        /// Abandoned.
+        Failed => "failed",
+    }
+}
+
+/// What [`Catalog::create_result_table`] writes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewResultTable {
+    /// The table's name (unique within its owner's scope).
+    pub table_name: String,
+    /// The input the table was computed from.
+    pub source_id: String,
+    /// The producing model's name (a name, not a key).
+    pub model_id: String,
+    /// The producing model's task.
+    pub task: ModelTask,
+    /// Where the Parquet data lives.
+    pub parquet_path: String,
+    /// Rows in the table, when known.
+    pub row_count: Option<i64>,
+    /// Whether it can be read.
+    pub status: ResultTableStatus,
+}
+
+impl NewResultTable {
+    /// Checks every field against SPEC §9.
+    ///
+    /// # Errors
+    /// [`CatalogError::InvalidInput`] naming the first bad field.
+    pub fn validate(&self) -> Result<()> {
+        validate::name("table_name", &self.table_name)?;
+        validate::non_empty("source_id", &self.source_id)?;
+        validate::name("model_id", &self.model_id)?;
+        validate::non_empty("parquet_path", &self.parquet_path)?;
+        if let Some(n) = self.row_count
+            && n < 0
+        {
+            return Err(CatalogError::invalid("row_count", format!("must not be negative, got {n}")));
+        }
+        Ok(())
+    }
+}
+
+/// One result table, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultTable {
+    /// The table's name.
+    pub table_name: String,
+    /// The input it was computed from.
+    pub source_id: String,
+    /// The producing model's name.
+    pub model_id: String,
+    /// The producing model's task.
+    pub task: ModelTask,
+    /// Where the Parquet data lives.
+    pub parquet_path: String,
+    /// Rows in the table, when known.
+    pub row_count: Option<i64>,
+    /// Whether it can be read.
+    pub status: ResultTableStatus,
+    /// The owning tenant; `None` for a global table.
+    pub tenant_id: Scope,
+    /// Creation time (µs since the epoch, UTC).
+    pub created_at: i64,
+}
+
+macro_rules! table_columns {
+    () => {
+        "owner, table_name, source_id, model_id, task, parquet_path, row_count, status, created_at"
+    };
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO result_tables (owner, table_name, source_id, model_id, task, parquet_path, \
+       row_count, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     ON CONFLICT DO NOTHING RETURNING ",
+    table_columns!()
+);
+const GET: &str = concat!(
+    "SELECT ",
+    table_columns!(),
+    " FROM result_tables WHERE table_name = $1 AND owner IN ($2, '') ORDER BY owner = '' LIMIT 1"
+);
+const LIST: &str = concat!(
+    "SELECT ",
+    table_columns!(),
+    " FROM result_tables WHERE owner IN ($1, '') ORDER BY created_at, table_name"
+);
+const SET_STATUS: &str =
+    "UPDATE result_tables SET status = $3, row_count = COALESCE($4, row_count) \
+     WHERE owner = $1 AND table_name = $2";
+const DELETE: &str = "DELETE FROM result_tables WHERE owner = $1 AND table_name = $2";
+
+fn table_from_row(row: &DbRow) -> Result<ResultTable> {
+    Ok(ResultTable {
+        table_name: row.text("table_name")?,
+        source_id: row.text("source_id")?,
+        model_id: row.text("model_id")?,
+        task: rows::parsed(row, "task")?,
+        parquet_path: row.text("parquet_path")?,
+        row_count: row.opt_int("row_count")?,
+        status: rows::parsed(row, "status")?,
+        tenant_id: rows::owner(row)?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+fn not_found(table_name: &str) -> CatalogError {
+    CatalogError::NotFound {
+        kind: "result table",
+        id: table_name.to_owned(),
+    }
+}
+
+/// Creates one result table inside an open serializable transaction (shared with SQL
+/// `INSERT`).
+pub(crate) async fn create_in(tx: &mut crate::store::Tx, table: &NewResultTable) -> Result<ResultTable> {
+    guard_name_reference(tx, &table.model_id).await?;
+    let args = args![
+        tx.owner(),
+        table.table_name.as_str(),
+        table.source_id.as_str(),
+        table.model_id.as_str(),
+        table.task.as_str(),
+        table.parquet_path.as_str(),
+        table.row_count,
+        table.status.as_str(),
+        now_micros(),
+    ];
+    let rows = tx.write_returning(tx.scope(), INSERT, &args).await?;
+    match rows.first() {
+        Some(row) => table_from_row(row),
+        None => Err(CatalogError::AlreadyExists {
+            kind: "result table",
+            id: table.table_name.clone(),
+        }),
+    }
+}
+
+impl Catalog {
+    /// Records a result table owned by the caller's scope.
+    ///
+    /// # Errors
+    /// [`CatalogError::InvalidInput`], [`CatalogError::AlreadyExists`] for a taken name.
+    pub async fn create_result_table(&self, table: NewResultTable) -> Result<ResultTable> {
+        table.validate()?;
+        self.store()
+            .transaction(self.scope(), TxOptions::serializable(), |tx| {
+                let table = table.clone();
+                async move { create_in(tx, &table).await }.boxed()
+            })
+            .await
+    }
+
+    /// A visible result table, the caller's own preferred over a global one.
+    ///
+    /// # Errors
+    /// [`CatalogError::NotFound`].
+    pub async fn get_result_table(&self, table_name: &str) -> Result<ResultTable> {
+        let row = self
+            .store()
+            .fetch_optional(GET, &args![table_name, owner_of(self.scope())])
+            .await?;
+        row.as_ref().map(table_from_row).unwrap_or_else(|| Err(not_found(table_name)))
+    }
+
+    /// Every visible result table, oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn list_result_tables(&self) -> Result<Vec<ResultTable>> {
+        self.store()
+            .fetch_all(LIST, &args![owner_of(self.scope())])
+            .await?
+            .iter()
+            .map(table_from_row)
+            .collect()
+    }
+
+    /// Sets the status (and, when given, the row count) of a result table the caller owns.
+    ///
+    /// # Errors
+    /// [`CatalogError::NotFound`] when the caller owns no such table.
+    pub async fn set_result_table_status(
+        &self,
+        table_name: &str,
+        status: ResultTableStatus,
+        row_count: Option<i64>,
+    ) -> Result<()> {
+        if let Some(n) = row_count
+            && n < 0
+        {
+            return Err(CatalogError::invalid("row_count", format!("must not be negative, got {n}")));
+        }
+        let updated = self
+            .store()
+            .transaction(self.scope(), TxOptions::write(), |tx| {
+                let args = args![tx.owner(), table_name, status.as_str(), row_count];
+                async move { tx.write(tx.scope(), SET_STATUS, &args).await }.boxed()
+            })
+            .await?;
+        if updated == 0 {
+            return Err(not_found(table_name));
+        }
+        Ok(())
+    }
+
+    /// Deletes a result table the caller owns.
+    ///
+    /// # Errors
+    /// [`CatalogError::NotFound`] when the caller owns no such table.
+    pub async fn delete_result_table(&self, table_name: &str) -> Result<()> {
+        let deleted = self
+            .store()
+            .transaction(self.scope(), TxOptions::write(), |tx| {
+                let args = args![tx.owner(), table_name];
+                async move { tx.write(tx.scope(), DELETE, &args).await }.boxed()
+            })
+            .await?;
+        if deleted == 0 {
+            return Err(not_found(table_name));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,71 @@
+//! # jammi-catalog
+//!
+//! A multi-tenant catalog of machine-learning models — models and their versions and
+//! lineage, training jobs, evaluation runs, result tables — stored in SQLite or PostgreSQL
+//! through `sqlx`.
+//!
+//! ```no_run
+//! use jammi_catalog::{Catalog, ModelTask, RegisterModel, TenantId};
+//!
+//! # async fn demo() -> jammi_catalog::Result<()> {
+//! let catalog = Catalog::open("sqlite://jammi.db").await?;
+//! let tenant: TenantId = "6f1c2a0e-3b9d-4c1e-9a7f-0d2b4e6f8a10".parse()?;
+//! let acme = catalog.with_scope(Some(tenant));
+//! let v = acme
+//!     .register_model(RegisterModel::new("acme/bge-ft", "embedding", "candle", ModelTask::TextEmbedding))
+//!     .await?;
+//! assert_eq!(v.version, 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Design
+//!
+//! - **Scope.** Every [`Catalog`] handle is bound to a scope: a [`TenantId`] or `None`
+//!   (unscoped). Reads see the scope's own rows plus global rows (an unscoped handle sees
+//!   only global rows); writes stamp the scope; deletes and mutations touch only rows whose
+//!   owner is exactly the scope, and answer *not found* otherwise. The store's transaction
+//!   carries the scope and refuses any write to a row of another owner.
+//! - **Storage.** Global rows store `owner = ''` rather than NULL, so one indexed equality
+//!   (`owner IN ($tenant, '')`) serves every scope on both backends. A model row's key is
+//!   `{tenant}::{name}::{version}` (or `{name}::{version}`), built in one function.
+//!   Timestamps are microseconds since the Unix epoch, UTC.
+//! - **Transactions.** [`Store::transaction`] runs a closure in one transaction, commits on
+//!   `Ok`, rolls back on `Err`, and re-runs it on retryable conflicts (Postgres
+//!   serialization failures and deadlocks, SQLite busy). SQLite writers begin
+//!   `IMMEDIATE`, so concurrent writers queue on the busy timeout instead of failing.
+//! - **Versions.** `register_model` without a version allocates `max + 1` in the caller's
+//!   scope. SQLite's write lock serializes allocators; on Postgres an allocator that loses
+//!   the race to a concurrent one inserts nothing (`ON CONFLICT DO NOTHING`) and allocates
+//!   again in the same read-committed transaction, so no caller ever sees the collision.
+//! - **Deletes.** `delete_model` scans the four referencing edges and deletes in one
+//!   serializable transaction; writers that add a reference run serializable and read the
+//!   model they reference, so Postgres' SSI aborts one side of any race.
+//!
+//! # Layout
+//!
+//! - [`error`] — the one error enum.
+//! - [`tenant`] — tenant ids and scopes.
+//! - [`task`] — model tasks.
+//! - [`validate`] — input validation.
+//! - [`store`] — the backend abstraction: pools, closure transactions, retries, migrations.
+//! - [`catalog`] — the operations: models, training jobs, eval runs, result tables.
+
+#![deny(missing_docs)]
+
+pub mod catalog;
+mod clock;
+pub mod error;
+pub mod store;
+pub mod task;
+pub mod tenant;
+pub mod validate;
+
+pub use catalog::{
+    Catalog, EvalRun, JobStatus, ModelRecord, ModelStatus, NewEvalRun, NewResultTable,
+    NewTrainingJob, RegisterModel, ResultTable, ResultTableStatus, TrainingJob,
+};
+pub use error::{CatalogError, Result};
+pub use store::{Backend, Isolation, RetryPolicy, Store, TxOptions};
+pub use task::ModelTask;
+pub use tenant::{Scope, TenantId};

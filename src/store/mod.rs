@@ -1,0 +1,281 @@
+//! The storage layer: one abstraction over sqlx for SQLite and PostgreSQL (SPEC §5).
+//!
+//! - [`Store`] owns the connection pool and runs closure transactions with the isolation,
+//!   read-only flag and retry policy of [`TxOptions`].
+//! - [`Tx`] is the transaction a closure receives; it carries the scope and checks every
+//!   write's owner.
+//! - `migrations` brings a database to the current schema when it is opened.
+
+mod connect;
+mod migrations;
+mod retry;
+mod tx;
+mod value;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::future::BoxFuture;
+use sqlx::{PgPool, SqlitePool};
+
+pub use retry::RetryPolicy;
+pub use tx::Tx;
+pub(crate) use value::args;
+pub use value::{DbRow, Value};
+
+use crate::error::{CatalogError, Result};
+use crate::tenant::Scope;
+
+/// Which database a store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Transaction isolation. SQLite transactions are always serializable; the level matters
+/// on Postgres.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Isolation {
+    /// `READ COMMITTED` (the default).
+    #[default]
+    ReadCommitted,
+    /// `REPEATABLE READ`.
+    RepeatableRead,
+    /// `SERIALIZABLE`.
+    Serializable,
+}
+
+/// How a transaction runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TxOptions {
+    /// Isolation level (Postgres).
+    pub isolation: Isolation,
+    /// A read-only transaction: `READ ONLY` on Postgres, a deferred `BEGIN` on SQLite,
+    /// and every write through [`Tx`] refused.
+    pub read_only: bool,
+    /// Also retry on a unique violation: set by operations that allocate a version, where a
+    /// concurrent allocator taking the same number is a conflict, not a user error.
+    pub retry_on_unique_violation: bool,
+}
+
+impl TxOptions {
+    /// A read-committed read-write transaction.
+    pub fn write() -> Self {
+        TxOptions::default()
+    }
+
+    /// A serializable read-write transaction.
+    pub fn serializable() -> Self {
+        TxOptions {
+            isolation: Isolation::Serializable,
+            ..TxOptions::default()
+        }
+    }
+
+    /// A read-only transaction.
+    pub fn read_only() -> Self {
+        TxOptions {
+            read_only: true,
+            ..TxOptions::default()
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Counters of what the store did, for tests and benchmarks.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    retries: AtomicU64,
+}
+
+impl StoreStats {
+    /// Transactions re-run after a retryable conflict (each re-run counts once).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+}
+
+/// A connection pool to the catalog database, migrated to the current schema.
+///
+/// Cheap to clone: clones share the pool.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+    retry: RetryPolicy,
+    stats: Arc<StoreStats>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend()).finish()
+    }
+}
+
+impl Store {
+    /// Connects to `url` and migrates the database.
+    ///
+    /// Accepted forms: `sqlite://PATH` (created when missing), `sqlite::memory:`, a bare
+    /// file path, or `postgres://…` / `postgresql://…`.
+    ///
+    /// # Errors
+    /// [`CatalogError::InvalidInput`] for an unusable URL, [`CatalogError::Unavailable`]
+    /// when the database cannot be reached, [`CatalogError::Migration`] when the schema
+    /// cannot be brought up to date.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = connect::connect(url).await?;
+        let store = Store {
+            pool,
+            retry: RetryPolicy::default(),
+            stats: Arc::new(StoreStats::default()),
+        };
+        migrations::migrate(&store).await?;
+        Ok(store)
+    }
+
+    /// Replaces the retry policy (Postgres conflicts, SQLite busy).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// What the store has done so far.
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
+    /// Closes the pool; later calls fail with [`CatalogError::Unavailable`].
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// Runs `f` in one transaction for `scope`: commit on `Ok`, rollback on `Err`.
+    ///
+    /// On a retryable conflict (Postgres 40001/40P01, a unique violation when
+    /// `options.retry_on_unique_violation`, SQLite busy) the whole closure runs again after
+    /// a backoff, up to the policy's bound; callers never see those conflicts unless the
+    /// budget runs out ([`CatalogError::RetryExhausted`]). `f` must therefore be safe to run
+    /// more than once: everything it writes is rolled back between attempts.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or the database's error on begin/commit.
+    pub async fn transaction<T, F>(&self, scope: Scope, options: TxOptions, mut f: F) -> Result<T>
+    where
+        T: Send,
+        F: for<'t> FnMut(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
+    {
+        let mut attempt = 1;
+        loop {
+            match self.run_once(scope, options, &mut f).await {
+                Err(error) if retry::is_retryable(&error, options) => {
+                    if attempt >= self.retry.max_attempts {
+                        return Err(CatalogError::RetryExhausted {
+                            attempts: attempt,
+                            last: error.to_string(),
+                        });
+                    }
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn run_once<T, F>(&self, scope: Scope, options: TxOptions, f: &mut F) -> Result<T>
+    where
+        F: for<'t> FnMut(&'t mut Tx) -> BoxFuture<'t, Result<T>>,
+    {
+        let mut tx = self.begin(scope, options).await?;
+        match f(&mut tx).await {
+            Ok(value) => {
+                match tx.conn {
+                    tx::TxConn::Sqlite(t) => t.commit().await?,
+                    tx::TxConn::Postgres(t) => t.commit().await?,
+                }
+                Ok(value)
+            }
+            Err(error) => {
+                // The closure's error is what the caller needs; a failed rollback only means
+                // the connection is gone, and sqlx discards it.
+                let _ = match tx.conn {
+                    tx::TxConn::Sqlite(t) => t.rollback().await,
+                    tx::TxConn::Postgres(t) => t.rollback().await,
+                };
+                Err(error)
+            }
+        }
+    }
+
+    async fn begin(&self, scope: Scope, options: TxOptions) -> Result<Tx> {
+        let conn = match &self.pool {
+            // A deferred transaction that later writes can fail with SQLITE_BUSY at once,
+            // without waiting on the busy timeout: writers take the lock up front.
+            Pool::Sqlite(pool) => tx::TxConn::Sqlite(if options.read_only {
+                pool.begin_with("BEGIN DEFERRED").await?
+            } else {
+                pool.begin_with("BEGIN IMMEDIATE").await?
+            }),
+            Pool::Postgres(pool) => {
+                use Isolation::*;
+                let begin = match (options.isolation, options.read_only) {
+                    (ReadCommitted, false) => "BEGIN ISOLATION LEVEL READ COMMITTED",
+                    (ReadCommitted, true) => "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY",
+                    (RepeatableRead, false) => "BEGIN ISOLATION LEVEL REPEATABLE READ",
+                    (RepeatableRead, true) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                    (Serializable, false) => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+                    (Serializable, true) => "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY",
+                };
+                tx::TxConn::Postgres(pool.begin_with(begin).await?)
+            }
+        };
+        Ok(Tx {
+            conn,
+            scope,
+            read_only: options.read_only,
+        })
+    }
+
+    /// Runs one read statement outside an explicit transaction (a single statement is
+    /// atomic on its own; this saves the BEGIN/COMMIT round trips on hot reads).
+    pub(crate) async fn fetch_all(&self, sql: &'static str, args: &[Value]) -> Result<Vec<DbRow>> {
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => value::bind_sqlite(sqlx::query(sql), args)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(DbRow::Sqlite)
+                .collect(),
+            Pool::Postgres(pool) => value::bind_postgres(sqlx::query(sql), args)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(DbRow::Postgres)
+                .collect(),
+        })
+    }
+
+    /// Like [`Store::fetch_all`] for a statement matching at most one row.
+    pub(crate) async fn fetch_optional(&self, sql: &'static str, args: &[Value]) -> Result<Option<DbRow>> {
+        tx::at_most_one(self.fetch_all(sql, args).await?)
+    }
+}

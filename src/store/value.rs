@@ -1,0 +1,167 @@
+//! Bind values and rows, the same for both backends.
+//!
+//! Every value reaches the database as a bind parameter (SPEC §5). A NULL keeps its type
+//! (`Text(None)` binds a NULL text, `Int(None)` a NULL bigint), which Postgres needs.
+
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Postgres, Row, Sqlite};
+
+use crate::error::{CatalogError, Result};
+
+/// One bind parameter.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A text value, or a NULL text.
+    Text(Option<String>),
+    /// A 64-bit integer, or a NULL bigint.
+    Int(Option<i64>),
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(Some(v.to_owned()))
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(Some(v.clone()))
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(Some(v))
+    }
+}
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        Value::Text(v.map(str::to_owned))
+    }
+}
+impl From<Option<String>> for Value {
+    fn from(v: Option<String>) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(Some(v))
+    }
+}
+impl From<i32> for Value {
+    fn from(v: i32) -> Self {
+        Value::Int(Some(i64::from(v)))
+    }
+}
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<Option<i32>> for Value {
+    fn from(v: Option<i32>) -> Self {
+        Value::Int(v.map(i64::from))
+    }
+}
+
+/// Builds a `Vec<Value>` from anything convertible: `args![name, version, None::<String>]`.
+macro_rules! args {
+    ($($v:expr),* $(,)?) => {
+        vec![$($crate::store::Value::from($v)),*]
+    };
+}
+pub(crate) use args;
+
+pub(crate) fn bind_sqlite<'q>(
+    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    args: &[Value],
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+    for arg in args {
+        query = match arg {
+            Value::Text(v) => query.bind(v.clone()),
+            Value::Int(v) => query.bind(*v),
+        };
+    }
+    query
+}
+
+pub(crate) fn bind_postgres<'q>(
+    mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    args: &[Value],
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    for arg in args {
+        query = match arg {
+            Value::Text(v) => query.bind(v.clone()),
+            Value::Int(v) => query.bind(*v),
+        };
+    }
+    query
+}
+
+/// A row read from either backend, with typed getters that name the column on failure.
+pub enum DbRow {
+    /// A SQLite row.
+    Sqlite(SqliteRow),
+    /// A Postgres row.
+    Postgres(PgRow),
+}
+
+macro_rules! get {
+    ($self:ident, $col:ident, $ty:ty) => {
+        match $self {
+            DbRow::Sqlite(r) => r.try_get::<$ty, _>($col),
+            DbRow::Postgres(r) => r.try_get::<$ty, _>($col),
+        }
+        .map_err(|e| CatalogError::TypeConversion {
+            column: $col.to_owned(),
+            detail: e.to_string(),
+        })
+    };
+}
+
+impl DbRow {
+    /// A non-NULL text column.
+    pub fn text(&self, col: &str) -> Result<String> {
+        get!(self, col, String)
+    }
+
+    /// A nullable text column.
+    pub fn opt_text(&self, col: &str) -> Result<Option<String>> {
+        get!(self, col, Option<String>)
+    }
+
+    /// A non-NULL integer column.
+    pub fn int(&self, col: &str) -> Result<i64> {
+        get!(self, col, i64)
+    }
+
+    /// A nullable integer column.
+    pub fn opt_int(&self, col: &str) -> Result<Option<i64>> {
+        get!(self, col, Option<i64>)
+    }
+
+    /// A boolean (Postgres `boolean`, SQLite integer 0/1).
+    pub fn bool(&self, col: &str) -> Result<bool> {
+        get!(self, col, bool)
+    }
+
+    /// An integer column that must fit an `i32` (versions).
+    pub fn int32(&self, col: &str) -> Result<i32> {
+        let v = self.int(col)?;
+        i32::try_from(v).map_err(|_| CatalogError::TypeConversion {
+            column: col.to_owned(),
+            detail: format!("{v} does not fit a 32-bit integer"),
+        })
+    }
+
+    /// A nullable integer column that must fit an `i32`.
+    pub fn opt_int32(&self, col: &str) -> Result<Option<i32>> {
+        match self.opt_int(col)? {
+            None => Ok(None),
+            Some(v) => i32::try_from(v).map(Some).map_err(|_| CatalogError::TypeConversion {
+                column: col.to_owned(),
+                detail: format!("{v} does not fit a 32-bit integer"),
+            }),
+        }
+    }
+}

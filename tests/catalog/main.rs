@@ -1,0 +1,10 @@
+//! The Rust API of the catalog (SPEC §4), on both backends.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod eval_runs_and_result_tables;
+mod migrations;
+mod models;
+mod training_jobs;
+mod validation;
