@@ -50,12 +50,16 @@
 //! - [`validate`] — input validation.
 //! - [`store`] — the backend abstraction: pools, closure transactions, retries, migrations.
 //! - [`catalog`] — the operations: models, training jobs, eval runs, result tables.
+//! - [`sql`] — the DataFusion catalog: providers, pushdown, scans.
 
 #![deny(missing_docs)]
 
 pub mod catalog;
 mod clock;
 pub mod error;
+#[doc(hidden)]
+pub mod fixtures;
+pub mod sql;
 pub mod store;
 pub mod task;
 pub mod tenant;
@@ -66,6 +70,7 @@ pub use catalog::{
     NewTrainingJob, RegisterModel, ResultTable, ResultTableStatus, TrainingJob,
 };
 pub use error::{CatalogError, Result};
+pub use sql::register_catalog;
 pub use store::{Backend, Isolation, RetryPolicy, Store, TxOptions};
 pub use task::ModelTask;
 pub use tenant::{Scope, TenantId};

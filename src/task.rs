@@ -112,12 +112,18 @@ mod tests {
     fn unknown_task_lists_the_valid_ones() {
         let err = "embedding".parse::<ModelTask>().unwrap_err().to_string();
         assert!(err.contains("invalid task"), "{err}");
-        assert!(err.contains("text_embedding") && err.contains("regression"), "{err}");
+        assert!(
+            err.contains("text_embedding") && err.contains("regression"),
+            "{err}"
+        );
     }
 
     #[test]
     fn embedding_tasks() {
-        let embedding: Vec<_> = ModelTask::ALL.into_iter().filter(|t| t.is_embedding()).collect();
+        let embedding: Vec<_> = ModelTask::ALL
+            .into_iter()
+            .filter(|t| t.is_embedding())
+            .collect();
         assert_eq!(embedding.len(), 3);
     }
 }

@@ -24,7 +24,10 @@ impl TenantId {
     /// [`CatalogError::InvalidInput`] for the nil UUID.
     pub fn new(id: Uuid) -> Result<Self> {
         if id.is_nil() {
-            return Err(CatalogError::invalid("tenant", "the nil UUID is not a tenant id"));
+            return Err(CatalogError::invalid(
+                "tenant",
+                "the nil UUID is not a tenant id",
+            ));
         }
         Ok(TenantId(id))
     }

@@ -23,7 +23,10 @@ pub fn name(field: &'static str, value: &str) -> Result<()> {
         ));
     }
     if value.chars().any(char::is_control) {
-        return Err(CatalogError::invalid(field, "must not contain control characters"));
+        return Err(CatalogError::invalid(
+            field,
+            "must not contain control characters",
+        ));
     }
     if value.contains("::") {
         return Err(CatalogError::invalid(field, "must not contain \"::\""));
@@ -42,7 +45,10 @@ pub fn non_empty(field: &'static str, value: &str) -> Result<()> {
 /// A model version: at least 1.
 pub fn version(field: &'static str, value: i32) -> Result<()> {
     if value < 1 {
-        return Err(CatalogError::invalid(field, format!("must be at least 1, got {value}")));
+        return Err(CatalogError::invalid(
+            field,
+            format!("must be at least 1, got {value}"),
+        ));
     }
     Ok(())
 }
@@ -71,7 +77,10 @@ pub fn lease(value: Duration) -> Result<()> {
 pub fn worker(value: &str) -> Result<()> {
     non_empty("worker", value)?;
     if value.chars().any(char::is_control) {
-        return Err(CatalogError::invalid("worker", "must not contain control characters"));
+        return Err(CatalogError::invalid(
+            "worker",
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }

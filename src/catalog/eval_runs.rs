@@ -58,7 +58,10 @@ impl NewEvalRun {
                 }
             }
             (None, Some(_)) => {
-                return Err(CatalogError::invalid("model_version", "given without a model_id"));
+                return Err(CatalogError::invalid(
+                    "model_version",
+                    "given without a model_id",
+                ));
             }
             (None, None) => {}
         }
@@ -131,7 +134,10 @@ fn not_found(run_id: &str) -> CatalogError {
 
 /// Creates one eval run inside an open serializable transaction (shared with SQL `INSERT`).
 pub(crate) async fn create_in(tx: &mut crate::store::Tx, run: &NewEvalRun) -> Result<EvalRun> {
-    let run_id = run.run_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let run_id = run
+        .run_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let (key, name, version) = match &run.model_id {
         Some(model) => {
             let (key, found) = resolve_in(tx, model, run.model_version).await?;
@@ -170,7 +176,11 @@ impl Catalog {
         run.validate()?;
         // Pick the id once, so a retried transaction does not change it.
         let run = NewEvalRun {
-            run_id: Some(run.run_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string())),
+            run_id: Some(
+                run.run_id
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            ),
             ..run
         };
         self.store()
@@ -190,7 +200,9 @@ impl Catalog {
             .store()
             .fetch_optional(GET, &args![run_id, owner_of(self.scope())])
             .await?;
-        row.as_ref().map(run_from_row).unwrap_or_else(|| Err(not_found(run_id)))
+        row.as_ref()
+            .map(run_from_row)
+            .unwrap_or_else(|| Err(not_found(run_id)))
     }
 
     /// Every visible eval run, oldest first.
@@ -215,7 +227,11 @@ impl Catalog {
             .store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 let run_id = run_id.to_owned();
-                async move { tx.write(tx.scope(), DELETE, &args![tx.owner(), run_id]).await }.boxed()
+                async move {
+                    tx.write(tx.scope(), DELETE, &args![tx.owner(), run_id])
+                        .await
+                }
+                .boxed()
             })
             .await?;
         if deleted == 0 {

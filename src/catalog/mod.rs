@@ -15,7 +15,6 @@ pub use models::{ModelRecord, ModelStatus, RegisterModel};
 pub use result_tables::{NewResultTable, ResultTable, ResultTableStatus};
 pub use training_jobs::{JobStatus, NewTrainingJob, TrainingJob};
 
-
 use crate::error::Result;
 use crate::store::Store;
 use crate::tenant::Scope;

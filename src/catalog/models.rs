@@ -2,9 +2,9 @@
 
 use futures::FutureExt;
 
+use super::Catalog;
 use super::key::model_key;
 use super::rows::{self, status_enum};
-use super::Catalog;
 use crate::clock::now_micros;
 use crate::error::{CatalogError, Result};
 use crate::store::{DbRow, Tx, TxOptions, args};
@@ -273,13 +273,21 @@ pub(crate) async fn register_in(tx: &mut Tx, params: &RegisterModel) -> Result<M
         // Read committed: each statement sees every version committed before it started,
         // so after losing a race the next round allocates past the winner.
         let next = tx
-            .fetch_one(NEXT_VERSION, &args![params.model_id.as_str(), owner.as_str()])
+            .fetch_one(
+                NEXT_VERSION,
+                &args![params.model_id.as_str(), owner.as_str()],
+            )
             .await?
             .int("next")?;
         let version = i32::try_from(next).map_err(|_| {
-            CatalogError::invalid("version", format!("{} has no free version", params.model_id))
+            CatalogError::invalid(
+                "version",
+                format!("{} has no free version", params.model_id),
+            )
         })?;
-        let rows = tx.write_returning(scope, INSERT_NEW_VERSION, &write(version)).await?;
+        let rows = tx
+            .write_returning(scope, INSERT_NEW_VERSION, &write(version))
+            .await?;
         if let Some(row) = rows.first() {
             return model_from_row(row);
         }
@@ -300,8 +308,14 @@ pub(super) async fn resolve_in(
 ) -> Result<(String, ModelRecord)> {
     let owner = tx.owner();
     let row = match version {
-        None => tx.fetch_optional(GET_LATEST, &args![model_id, owner]).await?,
-        Some(v) => tx.fetch_optional(GET_VERSION, &args![model_id, owner, v]).await?,
+        None => {
+            tx.fetch_optional(GET_LATEST, &args![model_id, owner])
+                .await?
+        }
+        Some(v) => {
+            tx.fetch_optional(GET_VERSION, &args![model_id, owner, v])
+                .await?
+        }
     };
     let row = row.ok_or_else(|| CatalogError::ModelNotFound {
         model: model_id.to_owned(),
@@ -375,7 +389,10 @@ impl Catalog {
     pub async fn get_model_version(&self, model_id: &str, version: i32) -> Result<ModelRecord> {
         let row = self
             .store()
-            .fetch_optional(GET_VERSION, &args![model_id, owner_of(self.scope()), version])
+            .fetch_optional(
+                GET_VERSION,
+                &args![model_id, owner_of(self.scope()), version],
+            )
             .await?;
         match row {
             Some(row) => model_from_row(&row),
@@ -437,7 +454,10 @@ pub(crate) async fn delete_in(
     let scope = tx.scope();
     let owner = tx.owner();
     let target = match version {
-        None => tx.fetch_optional(FIND_OWNED_LATEST, &args![model_id, owner.as_str()]).await?,
+        None => {
+            tx.fetch_optional(FIND_OWNED_LATEST, &args![model_id, owner.as_str()])
+                .await?
+        }
         Some(v) => {
             tx.fetch_optional(FIND_OWNED_VERSION, &args![model_id, owner.as_str(), v])
                 .await?
@@ -456,7 +476,11 @@ pub(crate) async fn delete_in(
     let key = target.text("model_key")?;
     let found_version = target.int32("version")?;
 
-    let references = if scope.is_some() { REFERENCES_OWNED } else { REFERENCES_GLOBAL };
+    let references = if scope.is_some() {
+        REFERENCES_OWNED
+    } else {
+        REFERENCES_GLOBAL
+    };
     let refs = tx
         .fetch_one(references, &args![model_id, owner.as_str(), key.as_str()])
         .await?;

@@ -56,7 +56,10 @@ impl NewResultTable {
         if let Some(n) = self.row_count
             && n < 0
         {
-            return Err(CatalogError::invalid("row_count", format!("must not be negative, got {n}")));
+            return Err(CatalogError::invalid(
+                "row_count",
+                format!("must not be negative, got {n}"),
+            ));
         }
         Ok(())
     }
@@ -107,8 +110,7 @@ const LIST: &str = concat!(
     table_columns!(),
     " FROM result_tables WHERE owner IN ($1, '') ORDER BY created_at, table_name"
 );
-const SET_STATUS: &str =
-    "UPDATE result_tables SET status = $3, row_count = COALESCE($4, row_count) \
+const SET_STATUS: &str = "UPDATE result_tables SET status = $3, row_count = COALESCE($4, row_count) \
      WHERE owner = $1 AND table_name = $2";
 const DELETE: &str = "DELETE FROM result_tables WHERE owner = $1 AND table_name = $2";
 
@@ -135,7 +137,10 @@ fn not_found(table_name: &str) -> CatalogError {
 
 /// Creates one result table inside an open serializable transaction (shared with SQL
 /// `INSERT`).
-pub(crate) async fn create_in(tx: &mut crate::store::Tx, table: &NewResultTable) -> Result<ResultTable> {
+pub(crate) async fn create_in(
+    tx: &mut crate::store::Tx,
+    table: &NewResultTable,
+) -> Result<ResultTable> {
     guard_name_reference(tx, &table.model_id).await?;
     let args = args![
         tx.owner(),
@@ -182,7 +187,9 @@ impl Catalog {
             .store()
             .fetch_optional(GET, &args![table_name, owner_of(self.scope())])
             .await?;
-        row.as_ref().map(table_from_row).unwrap_or_else(|| Err(not_found(table_name)))
+        row.as_ref()
+            .map(table_from_row)
+            .unwrap_or_else(|| Err(not_found(table_name)))
     }
 
     /// Every visible result table, oldest first.
@@ -211,7 +218,10 @@ impl Catalog {
         if let Some(n) = row_count
             && n < 0
         {
-            return Err(CatalogError::invalid("row_count", format!("must not be negative, got {n}")));
+            return Err(CatalogError::invalid(
+                "row_count",
+                format!("must not be negative, got {n}"),
+            ));
         }
         let updated = self
             .store()

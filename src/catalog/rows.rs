@@ -18,10 +18,11 @@ where
     T::Err: std::fmt::Display,
 {
     let text = row.text(column)?;
-    text.parse().map_err(|e: T::Err| CatalogError::TypeConversion {
-        column: column.to_owned(),
-        detail: e.to_string(),
-    })
+    text.parse()
+        .map_err(|e: T::Err| CatalogError::TypeConversion {
+            column: column.to_owned(),
+            detail: e.to_string(),
+        })
 }
 
 /// Declares a status enumeration whose database spelling is its only spelling.

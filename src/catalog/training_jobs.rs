@@ -243,7 +243,10 @@ impl Catalog {
     /// [`CatalogError::AlreadyExists`] for a taken `job_id`.
     pub async fn create_training_job(&self, job: NewTrainingJob) -> Result<TrainingJob> {
         job.validate()?;
-        let job_id = job.job_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let job_id = job
+            .job_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         self.store()
             .transaction(self.scope(), TxOptions::serializable(), |tx| {
                 let (job, job_id) = (job.clone(), job_id.clone());
@@ -292,7 +295,9 @@ impl Catalog {
             .store()
             .fetch_optional(GET, &args![job_id, owner_of(self.scope())])
             .await?;
-        row.as_ref().map(job_from_row).unwrap_or_else(|| Err(not_found(job_id)))
+        row.as_ref()
+            .map(job_from_row)
+            .unwrap_or_else(|| Err(not_found(job_id)))
     }
 
     /// Every visible training job, oldest first.
@@ -369,7 +374,11 @@ impl Catalog {
         self.lease_guarded_write(FAIL, args).await
     }
 
-    async fn lease_guarded_write(&self, sql: &'static str, args: Vec<crate::store::Value>) -> Result<bool> {
+    async fn lease_guarded_write(
+        &self,
+        sql: &'static str,
+        args: Vec<crate::store::Value>,
+    ) -> Result<bool> {
         self.store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 let args = args.clone();
@@ -462,7 +471,13 @@ impl Catalog {
                         .write(
                             scope,
                             WRITE_ARTIFACT,
-                            &args![owner, output_model_id.as_str(), output_version, artifact_path, now],
+                            &args![
+                                owner,
+                                output_model_id.as_str(),
+                                output_version,
+                                artifact_path,
+                                now
+                            ],
                         )
                         .await?;
                     if written != 1 {
@@ -487,7 +502,11 @@ impl Catalog {
             .store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 let job_id = job_id.to_owned();
-                async move { tx.write(tx.scope(), DELETE, &args![tx.owner(), job_id]).await }.boxed()
+                async move {
+                    tx.write(tx.scope(), DELETE, &args![tx.owner(), job_id])
+                        .await
+                }
+                .boxed()
             })
             .await?;
         if deleted == 0 {

@@ -55,7 +55,10 @@ async fn sqlite(url: &str) -> Result<Pool> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        // LIKE pushed down from DataFusion must be case-sensitive, as it is there and on
+        // Postgres.
+        .pragma("case_sensitive_like", "ON");
     // Every connection to `:memory:` is its own database, so an in-memory catalog lives on
     // exactly one connection.
     let max_connections = if in_memory { 1 } else { 8 };

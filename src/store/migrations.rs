@@ -121,7 +121,10 @@ pub(super) async fn migrate(store: &Store) -> Result<()> {
                 }
                 tx.execute_unscoped(CREATE_LEDGER, &[]).await?;
                 let newest = tx
-                    .fetch_one("SELECT COALESCE(MAX(version), 0) AS v FROM jammi_migrations", &[])
+                    .fetch_one(
+                        "SELECT COALESCE(MAX(version), 0) AS v FROM jammi_migrations",
+                        &[],
+                    )
                     .await?
                     .int("v")?;
                 if newest > latest_version() {
@@ -182,7 +185,11 @@ async fn apply(store: &Store, migration: &'static Migration) -> Result<()> {
                 }
                 tx.execute_unscoped(
                     "INSERT INTO jammi_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                    &args![migration.version, migration.name, crate::clock::now_micros()],
+                    &args![
+                        migration.version,
+                        migration.name,
+                        crate::clock::now_micros()
+                    ],
                 )
                 .await?;
                 Ok(())

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::future::BoxFuture;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use sqlx::{PgPool, SqlitePool};
 
 pub use retry::RetryPolicy;
@@ -115,7 +116,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend()).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish()
     }
 }
 
@@ -274,8 +277,37 @@ impl Store {
         })
     }
 
+    /// Streams the rows of a generated read (the DataFusion scan).
+    ///
+    /// `sql` must be built only from the catalog's own identifiers and `$n` placeholders
+    /// (see `sql::scan`); every value travels in `args`.
+    pub(crate) fn stream<'a>(
+        &'a self,
+        sql: String,
+        args: &'a [Value],
+    ) -> BoxStream<'a, Result<DbRow>> {
+        // Audited: the text holds no user value, only allow-listed identifiers.
+        let sql = sqlx::AssertSqlSafe(sql);
+        match &self.pool {
+            Pool::Sqlite(pool) => value::bind_sqlite(sqlx::query(sql), args)
+                .fetch(pool)
+                .map_ok(DbRow::Sqlite)
+                .map_err(CatalogError::from)
+                .boxed(),
+            Pool::Postgres(pool) => value::bind_postgres(sqlx::query(sql), args)
+                .fetch(pool)
+                .map_ok(DbRow::Postgres)
+                .map_err(CatalogError::from)
+                .boxed(),
+        }
+    }
+
     /// Like [`Store::fetch_all`] for a statement matching at most one row.
-    pub(crate) async fn fetch_optional(&self, sql: &'static str, args: &[Value]) -> Result<Option<DbRow>> {
+    pub(crate) async fn fetch_optional(
+        &self,
+        sql: &'static str,
+        args: &[Value],
+    ) -> Result<Option<DbRow>> {
         tx::at_most_one(self.fetch_all(sql, args).await?)
     }
 }

@@ -7,8 +7,8 @@
 
 use sqlx::{Postgres, Sqlite};
 
-use super::value::{DbRow, Value, bind_postgres, bind_sqlite};
 use super::Backend;
+use super::value::{DbRow, Value, bind_postgres, bind_sqlite};
 use crate::error::{CatalogError, Result};
 use crate::tenant::{Scope, owner_of};
 
@@ -52,7 +52,11 @@ impl Tx {
     }
 
     /// Runs a read and returns every row.
-    pub(crate) async fn fetch_all(&mut self, sql: &'static str, args: &[Value]) -> Result<Vec<DbRow>> {
+    pub(crate) async fn fetch_all(
+        &mut self,
+        sql: &'static str,
+        args: &[Value],
+    ) -> Result<Vec<DbRow>> {
         Ok(match &mut self.conn {
             TxConn::Sqlite(tx) => bind_sqlite(sqlx::query(sql), args)
                 .fetch_all(&mut **tx)
@@ -80,14 +84,19 @@ impl Tx {
 
     /// Runs a read that matches exactly one row.
     pub(crate) async fn fetch_one(&mut self, sql: &'static str, args: &[Value]) -> Result<DbRow> {
-        self.fetch_optional(sql, args).await?.ok_or_else(|| {
-            CatalogError::Database(sqlx::Error::RowNotFound)
-        })
+        self.fetch_optional(sql, args)
+            .await?
+            .ok_or_else(|| CatalogError::Database(sqlx::Error::RowNotFound))
     }
 
     /// Runs a write on rows owned by `row_owner`, after checking that the transaction may
     /// write there. Returns the number of rows affected.
-    pub(crate) async fn write(&mut self, row_owner: Scope, sql: &'static str, args: &[Value]) -> Result<u64> {
+    pub(crate) async fn write(
+        &mut self,
+        row_owner: Scope,
+        sql: &'static str,
+        args: &[Value],
+    ) -> Result<u64> {
         self.assert_may_write(row_owner)?;
         Ok(match &mut self.conn {
             TxConn::Sqlite(tx) => bind_sqlite(sqlx::query(sql), args)
@@ -112,8 +121,17 @@ impl Tx {
         self.fetch_all(sql, args).await
     }
 
+    /// Runs a set-based load that writes rows of many owners at once (fixtures only).
+    pub(crate) async fn bulk_load(&mut self, sql: &'static str, args: &[Value]) -> Result<u64> {
+        self.write(self.scope, sql, args).await
+    }
+
     /// Runs DDL or bookkeeping that belongs to no tenant (migrations only).
-    pub(super) async fn execute_unscoped(&mut self, sql: &'static str, args: &[Value]) -> Result<u64> {
+    pub(super) async fn execute_unscoped(
+        &mut self,
+        sql: &'static str,
+        args: &[Value],
+    ) -> Result<u64> {
         self.write(self.scope, sql, args).await
     }
 

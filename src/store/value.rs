@@ -145,6 +145,31 @@ impl DbRow {
         get!(self, col, bool)
     }
 
+    /// The text at position `i`, borrowed from the row (no copy on the scan path).
+    pub fn str_at(&self, i: usize) -> Result<Option<&str>> {
+        let col = &i;
+        match self {
+            DbRow::Sqlite(r) => r.try_get::<Option<&str>, _>(*col),
+            DbRow::Postgres(r) => r.try_get::<Option<&str>, _>(*col),
+        }
+        .map_err(|e| CatalogError::TypeConversion {
+            column: format!("#{i}"),
+            detail: e.to_string(),
+        })
+    }
+
+    /// The integer at position `i`.
+    pub fn int_at(&self, i: usize) -> Result<Option<i64>> {
+        match self {
+            DbRow::Sqlite(r) => r.try_get::<Option<i64>, _>(i),
+            DbRow::Postgres(r) => r.try_get::<Option<i64>, _>(i),
+        }
+        .map_err(|e| CatalogError::TypeConversion {
+            column: format!("#{i}"),
+            detail: e.to_string(),
+        })
+    }
+
     /// An integer column that must fit an `i32` (versions).
     pub fn int32(&self, col: &str) -> Result<i32> {
         let v = self.int(col)?;
@@ -158,10 +183,12 @@ impl DbRow {
     pub fn opt_int32(&self, col: &str) -> Result<Option<i32>> {
         match self.opt_int(col)? {
             None => Ok(None),
-            Some(v) => i32::try_from(v).map(Some).map_err(|_| CatalogError::TypeConversion {
-                column: col.to_owned(),
-                detail: format!("{v} does not fit a 32-bit integer"),
-            }),
+            Some(v) => i32::try_from(v)
+                .map(Some)
+                .map_err(|_| CatalogError::TypeConversion {
+                    column: col.to_owned(),
+                    detail: format!("{v} does not fit a 32-bit integer"),
+                }),
         }
     }
 }

@@ -1,4 +1,6 @@
-use jammi_catalog::{CatalogError, ModelTask, NewEvalRun, NewResultTable, RegisterModel, ResultTableStatus, TenantId};
+use jammi_catalog::{
+    CatalogError, ModelTask, NewEvalRun, NewResultTable, RegisterModel, ResultTableStatus, TenantId,
+};
 
 use crate::backend_tests;
 use crate::common::TestDb;
@@ -18,7 +20,9 @@ fn table(name: &str) -> NewResultTable {
 async fn eval_runs_resolve_their_model_and_are_tenant_scoped(db: &TestDb) {
     let (a, b) = (TenantId::random(), TenantId::random());
     db.global()
-        .register_model(RegisterModel::new("m", "embedding", "candle", ModelTask::TextEmbedding).version(2))
+        .register_model(
+            RegisterModel::new("m", "embedding", "candle", ModelTask::TextEmbedding).version(2),
+        )
         .await
         .unwrap();
     let run = db
@@ -29,7 +33,10 @@ async fn eval_runs_resolve_their_model_and_are_tenant_scoped(db: &TestDb) {
         })
         .await
         .unwrap();
-    assert_eq!((run.model_id.as_deref(), run.model_version), (Some("m"), Some(2)));
+    assert_eq!(
+        (run.model_id.as_deref(), run.model_version),
+        (Some("m"), Some(2))
+    );
     assert_eq!(run.tenant_id, Some(a));
     assert_eq!(db.scoped(a).get_eval_run("r1").await.unwrap(), run);
     assert!(matches!(
@@ -41,14 +48,24 @@ async fn eval_runs_resolve_their_model_and_are_tenant_scoped(db: &TestDb) {
 
     let unbound = db
         .scoped(a)
-        .create_eval_run(NewEvalRun { model_id: None, ..NewEvalRun::new("x", "smoke", "{}") })
+        .create_eval_run(NewEvalRun {
+            model_id: None,
+            ..NewEvalRun::new("x", "smoke", "{}")
+        })
         .await
         .unwrap();
     assert_eq!(unbound.model_id, None);
 
-    let err = db.scoped(a).create_eval_run(NewEvalRun::new("nope", "retrieval", "{}")).await.unwrap_err();
+    let err = db
+        .scoped(a)
+        .create_eval_run(NewEvalRun::new("nope", "retrieval", "{}"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, CatalogError::ModelNotFound { .. }), "{err}");
-    assert!(matches!(db.scoped(b).delete_eval_run("r1").await.unwrap_err(), CatalogError::NotFound { .. }));
+    assert!(matches!(
+        db.scoped(b).delete_eval_run("r1").await.unwrap_err(),
+        CatalogError::NotFound { .. }
+    ));
     db.scoped(a).delete_eval_run("r1").await.unwrap();
     assert_eq!(db.scoped(a).list_eval_runs().await.unwrap().len(), 1);
 }
@@ -63,10 +80,18 @@ async fn result_tables_are_created_updated_listed_and_deleted_by_owner(db: &Test
     ));
     b.create_result_table(table("emb")).await.unwrap();
 
-    a.set_result_table_status("emb", ResultTableStatus::Ready, Some(1_000)).await.unwrap();
+    a.set_result_table_status("emb", ResultTableStatus::Ready, Some(1_000))
+        .await
+        .unwrap();
     let ready = a.get_result_table("emb").await.unwrap();
-    assert_eq!((ready.status, ready.row_count), (ResultTableStatus::Ready, Some(1_000)));
-    assert_eq!(b.get_result_table("emb").await.unwrap().status, ResultTableStatus::Building);
+    assert_eq!(
+        (ready.status, ready.row_count),
+        (ResultTableStatus::Ready, Some(1_000))
+    );
+    assert_eq!(
+        b.get_result_table("emb").await.unwrap().status,
+        ResultTableStatus::Building
+    );
 
     assert!(db.global().get_result_table("emb").await.is_err());
     assert!(db.global().delete_result_table("emb").await.is_err());

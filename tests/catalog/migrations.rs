@@ -6,11 +6,18 @@ use crate::common::TestDb;
 async fn migrations_are_idempotent_across_reopen(db: &TestDb) {
     let t = TenantId::random();
     db.scoped(t)
-        .register_model(RegisterModel::new("m", "embedding", "candle", ModelTask::TextEmbedding))
+        .register_model(RegisterModel::new(
+            "m",
+            "embedding",
+            "candle",
+            ModelTask::TextEmbedding,
+        ))
         .await
         .unwrap();
     for _ in 0..2 {
-        let reopened = Catalog::open(&db.url).await.expect("reopen migrates nothing twice");
+        let reopened = Catalog::open(&db.url)
+            .await
+            .expect("reopen migrates nothing twice");
         let models = reopened.with_scope(Some(t)).list_models().await.unwrap();
         assert_eq!(models.len(), 1);
         reopened.store().close().await;
@@ -27,4 +34,7 @@ async fn concurrent_opens_of_a_new_database_all_succeed(db: &TestDb) {
     }
 }
 
-backend_tests!(migrations_are_idempotent_across_reopen, concurrent_opens_of_a_new_database_all_succeed);
+backend_tests!(
+    migrations_are_idempotent_across_reopen,
+    concurrent_opens_of_a_new_database_all_succeed
+);

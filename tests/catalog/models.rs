@@ -1,6 +1,9 @@
 use std::collections::BTreeSet;
 
-use jammi_catalog::{CatalogError, ModelStatus, ModelTask, NewEvalRun, NewResultTable, NewTrainingJob, RegisterModel, ResultTableStatus, TenantId};
+use jammi_catalog::{
+    CatalogError, ModelStatus, ModelTask, NewEvalRun, NewResultTable, NewTrainingJob,
+    RegisterModel, ResultTableStatus, TenantId,
+};
 
 use crate::backend_tests;
 use crate::common::TestDb;
@@ -12,8 +15,14 @@ fn embedding(name: &str) -> RegisterModel {
 async fn two_tenants_see_disjoint_rows_and_both_see_global(db: &TestDb) {
     let (a, b) = (TenantId::random(), TenantId::random());
     db.global().register_model(embedding("base")).await.unwrap();
-    db.scoped(a).register_model(embedding("a-model")).await.unwrap();
-    db.scoped(b).register_model(embedding("b-model")).await.unwrap();
+    db.scoped(a)
+        .register_model(embedding("a-model"))
+        .await
+        .unwrap();
+    db.scoped(b)
+        .register_model(embedding("b-model"))
+        .await
+        .unwrap();
 
     let names = |models: Vec<jammi_catalog::ModelRecord>| -> BTreeSet<String> {
         models.into_iter().map(|m| m.model_id).collect()
@@ -29,8 +38,14 @@ async fn two_tenants_see_disjoint_rows_and_both_see_global(db: &TestDb) {
     assert!(matches!(err, CatalogError::ModelNotFound { .. }), "{err}");
     let err = db.global().get_model("a-model").await.unwrap_err();
     assert!(matches!(err, CatalogError::ModelNotFound { .. }), "{err}");
-    assert_eq!(db.scoped(b).get_model("base").await.unwrap().tenant_id, None);
-    assert_eq!(db.scoped(a).get_model("a-model").await.unwrap().tenant_id, Some(a));
+    assert_eq!(
+        db.scoped(b).get_model("base").await.unwrap().tenant_id,
+        None
+    );
+    assert_eq!(
+        db.scoped(a).get_model("a-model").await.unwrap().tenant_id,
+        Some(a)
+    );
 }
 
 async fn list_is_ordered_by_creation_then_name_and_version(db: &TestDb) {
@@ -38,18 +53,34 @@ async fn list_is_ordered_by_creation_then_name_and_version(db: &TestDb) {
     for name in ["zeta", "alpha", "zeta", "mid"] {
         t.register_model(embedding(name)).await.unwrap();
     }
-    let order: Vec<(String, i32)> =
-        t.list_models().await.unwrap().into_iter().map(|m| (m.model_id, m.version)).collect();
+    let order: Vec<(String, i32)> = t
+        .list_models()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.model_id, m.version))
+        .collect();
     assert_eq!(
         order,
-        vec![("zeta".into(), 1), ("alpha".into(), 1), ("zeta".into(), 2), ("mid".into(), 1)]
+        vec![
+            ("zeta".into(), 1),
+            ("alpha".into(), 1),
+            ("zeta".into(), 2),
+            ("mid".into(), 1)
+        ]
     );
 }
 
 async fn tenant_v1_shadows_global_v2(db: &TestDb) {
     let t = TenantId::random();
-    db.global().register_model(embedding("bge").version(2)).await.unwrap();
-    db.scoped(t).register_model(embedding("bge").version(1)).await.unwrap();
+    db.global()
+        .register_model(embedding("bge").version(2))
+        .await
+        .unwrap();
+    db.scoped(t)
+        .register_model(embedding("bge").version(1))
+        .await
+        .unwrap();
 
     let got = db.scoped(t).get_model("bge").await.unwrap();
     assert_eq!((got.version, got.tenant_id), (1, Some(t)));
@@ -57,7 +88,14 @@ async fn tenant_v1_shadows_global_v2(db: &TestDb) {
     let v2 = db.scoped(t).get_model_version("bge", 2).await.unwrap();
     assert_eq!((v2.version, v2.tenant_id), (2, None));
     // The other tenant and the unscoped handle see the global latest.
-    assert_eq!(db.scoped(TenantId::random()).get_model("bge").await.unwrap().version, 2);
+    assert_eq!(
+        db.scoped(TenantId::random())
+            .get_model("bge")
+            .await
+            .unwrap()
+            .version,
+        2
+    );
     assert_eq!(db.global().get_model("bge").await.unwrap().version, 2);
 }
 
@@ -80,10 +118,20 @@ async fn get_model_version_prefers_own_row(db: &TestDb) {
 async fn auto_versions_count_up_per_scope(db: &TestDb) {
     let (a, b) = (db.scoped(TenantId::random()), db.scoped(TenantId::random()));
     for expected in 1..=3 {
-        assert_eq!(a.register_model(embedding("m")).await.unwrap().version, expected);
+        assert_eq!(
+            a.register_model(embedding("m")).await.unwrap().version,
+            expected
+        );
     }
     assert_eq!(b.register_model(embedding("m")).await.unwrap().version, 1);
-    assert_eq!(db.global().register_model(embedding("m")).await.unwrap().version, 1);
+    assert_eq!(
+        db.global()
+            .register_model(embedding("m"))
+            .await
+            .unwrap()
+            .version,
+        1
+    );
     a.register_model(embedding("m").version(10)).await.unwrap();
     assert_eq!(a.register_model(embedding("m")).await.unwrap().version, 11);
 }
@@ -91,7 +139,12 @@ async fn auto_versions_count_up_per_scope(db: &TestDb) {
 async fn reregister_updates_fields_but_never_clears_the_path(db: &TestDb) {
     let t = db.scoped(TenantId::random());
     let first = t
-        .register_model(embedding("m").version(1).artifact_path("/weights/m1").config_json(r#"{"dim":384}"#))
+        .register_model(
+            embedding("m")
+                .version(1)
+                .artifact_path("/weights/m1")
+                .config_json(r#"{"dim":384}"#),
+        )
         .await
         .unwrap();
     assert_eq!(first.status, ModelStatus::Registered);
@@ -104,7 +157,11 @@ async fn reregister_updates_fields_but_never_clears_the_path(db: &TestDb) {
         )
         .await
         .unwrap();
-    assert_eq!(second.artifact_path.as_deref(), Some("/weights/m1"), "absent path kept");
+    assert_eq!(
+        second.artifact_path.as_deref(),
+        Some("/weights/m1"),
+        "absent path kept"
+    );
     assert_eq!(second.model_type, "lora");
     assert_eq!(second.backend, "vllm");
     assert_eq!(second.task, ModelTask::Classification);
@@ -117,7 +174,11 @@ async fn reregister_updates_fields_but_never_clears_the_path(db: &TestDb) {
         .register_model(embedding("m").version(1).artifact_path("/weights/m1-new"))
         .await
         .unwrap();
-    assert_eq!(third.artifact_path.as_deref(), Some("/weights/m1-new"), "given path written");
+    assert_eq!(
+        third.artifact_path.as_deref(),
+        Some("/weights/m1-new"),
+        "given path written"
+    );
     assert_eq!(t.list_models().await.unwrap().len(), 1);
 }
 
@@ -129,7 +190,12 @@ async fn concurrent_auto_version_registers_get_exactly_one_to_two_hundred(db: &T
         tasks.push(tokio::spawn(async move {
             let mut versions = Vec::new();
             for _ in 0..25 {
-                versions.push(t.register_model(embedding("hot")).await.expect("no error surfaces").version);
+                versions.push(
+                    t.register_model(embedding("hot"))
+                        .await
+                        .expect("no error surfaces")
+                        .version,
+                );
             }
             versions
         }));
@@ -151,7 +217,13 @@ async fn delete_removes_the_latest_owned_version(db: &TestDb) {
     assert!(t.delete_model("m", None, false).await.unwrap());
     assert_eq!(t.get_model("m").await.unwrap().version, 2);
     assert!(t.delete_model("m", Some(1), false).await.unwrap());
-    let left: Vec<i32> = t.list_models().await.unwrap().iter().map(|m| m.version).collect();
+    let left: Vec<i32> = t
+        .list_models()
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.version)
+        .collect();
     assert_eq!(left, vec![2]);
 }
 
@@ -164,16 +236,36 @@ async fn delete_of_absent_model_is_not_found_unless_if_exists(db: &TestDb) {
 
 async fn tenant_cannot_delete_global_or_other_tenants_model(db: &TestDb) {
     let (a, b) = (TenantId::random(), TenantId::random());
-    db.global().register_model(embedding("shared")).await.unwrap();
-    db.scoped(b).register_model(embedding("b-only")).await.unwrap();
+    db.global()
+        .register_model(embedding("shared"))
+        .await
+        .unwrap();
+    db.scoped(b)
+        .register_model(embedding("b-only"))
+        .await
+        .unwrap();
 
-    for (name, version) in [("shared", None), ("shared", Some(1)), ("b-only", None), ("b-only", Some(1))] {
-        let err = db.scoped(a).delete_model(name, version, false).await.unwrap_err();
+    for (name, version) in [
+        ("shared", None),
+        ("shared", Some(1)),
+        ("b-only", None),
+        ("b-only", Some(1)),
+    ] {
+        let err = db
+            .scoped(a)
+            .delete_model(name, version, false)
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, CatalogError::ModelNotFound { .. }),
             "{name}: expected not found, got {err}"
         );
-        assert!(!db.scoped(a).delete_model(name, version, true).await.unwrap());
+        assert!(
+            !db.scoped(a)
+                .delete_model(name, version, true)
+                .await
+                .unwrap()
+        );
     }
     assert_eq!(db.global().list_models().await.unwrap().len(), 1);
     assert_eq!(db.scoped(b).list_models().await.unwrap().len(), 2);
@@ -182,7 +274,11 @@ async fn tenant_cannot_delete_global_or_other_tenants_model(db: &TestDb) {
 async fn unscoped_deletes_only_global_rows(db: &TestDb) {
     let t = TenantId::random();
     db.scoped(t).register_model(embedding("m")).await.unwrap();
-    let err = db.global().delete_model("m", None, false).await.unwrap_err();
+    let err = db
+        .global()
+        .delete_model("m", None, false)
+        .await
+        .unwrap_err();
     assert!(matches!(err, CatalogError::ModelNotFound { .. }), "{err}");
     assert_eq!(db.scoped(t).list_models().await.unwrap().len(), 1);
 }
@@ -204,11 +300,21 @@ async fn each_edge_blocks_delete_with_a_typed_error_naming_it(db: &TestDb) {
     for name in ["by-result", "by-output", "by-base", "by-eval"] {
         t.register_model(embedding(name)).await.unwrap();
     }
-    t.create_result_table(result_table("emb", "by-result")).await.unwrap();
-    t.create_training_job(NewTrainingJob::new("by-base", "by-output", "s3://data", "mse", "{}"))
+    t.create_result_table(result_table("emb", "by-result"))
         .await
         .unwrap();
-    t.create_eval_run(NewEvalRun::new("by-eval", "retrieval", r#"{"ndcg":0.5}"#)).await.unwrap();
+    t.create_training_job(NewTrainingJob::new(
+        "by-base",
+        "by-output",
+        "s3://data",
+        "mse",
+        "{}",
+    ))
+    .await
+    .unwrap();
+    t.create_eval_run(NewEvalRun::new("by-eval", "retrieval", r#"{"ndcg":0.5}"#))
+        .await
+        .unwrap();
 
     let expect = [
         ("by-result", "result_tables.model_id"),
@@ -219,7 +325,11 @@ async fn each_edge_blocks_delete_with_a_typed_error_naming_it(db: &TestDb) {
     for (name, edge) in expect {
         let err = t.delete_model(name, None, false).await.unwrap_err();
         match &err {
-            CatalogError::ModelReferenced { model, version, edges } => {
+            CatalogError::ModelReferenced {
+                model,
+                version,
+                edges,
+            } => {
                 assert_eq!((model.as_str(), *version), (name, 1));
                 assert_eq!(edges, &vec![edge]);
             }
@@ -237,18 +347,34 @@ async fn global_model_referenced_by_a_tenant_cannot_be_deleted(db: &TestDb) {
         .create_eval_run(NewEvalRun::new("base", "retrieval", "{}"))
         .await
         .unwrap();
-    let err = db.global().delete_model("base", None, false).await.unwrap_err();
+    let err = db
+        .global()
+        .delete_model("base", None, false)
+        .await
+        .unwrap_err();
     match err {
-        CatalogError::ModelReferenced { edges, .. } => assert_eq!(edges, vec!["eval_runs.model_key"]),
+        CatalogError::ModelReferenced { edges, .. } => {
+            assert_eq!(edges, vec!["eval_runs.model_key"])
+        }
         other => panic!("expected referenced, got {other}"),
     }
     // The message names the edge only: nothing of the tenant's run.
     db.global().get_model("base").await.unwrap();
 
     // A global model referenced by name from a tenant's result table is refused too.
-    db.global().register_model(embedding("named")).await.unwrap();
-    db.scoped(t).create_result_table(result_table("out", "named")).await.unwrap();
-    let err = db.global().delete_model("named", None, false).await.unwrap_err();
+    db.global()
+        .register_model(embedding("named"))
+        .await
+        .unwrap();
+    db.scoped(t)
+        .create_result_table(result_table("out", "named"))
+        .await
+        .unwrap();
+    let err = db
+        .global()
+        .delete_model("named", None, false)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("result_tables.model_id"), "{err}");
 }
 
@@ -256,7 +382,9 @@ async fn tenant_references_do_not_block_another_tenants_model(db: &TestDb) {
     let (a, b) = (db.scoped(TenantId::random()), db.scoped(TenantId::random()));
     a.register_model(embedding("same-name")).await.unwrap();
     b.register_model(embedding("same-name")).await.unwrap();
-    b.create_result_table(result_table("b-table", "same-name")).await.unwrap();
+    b.create_result_table(result_table("b-table", "same-name"))
+        .await
+        .unwrap();
     assert!(a.delete_model("same-name", None, false).await.unwrap());
     assert!(b.delete_model("same-name", None, false).await.is_err());
 }
@@ -264,7 +392,10 @@ async fn tenant_references_do_not_block_another_tenants_model(db: &TestDb) {
 async fn delete_succeeds_once_references_are_gone(db: &TestDb) {
     let t = db.scoped(TenantId::random());
     t.register_model(embedding("m")).await.unwrap();
-    let run = t.create_eval_run(NewEvalRun::new("m", "retrieval", "{}")).await.unwrap();
+    let run = t
+        .create_eval_run(NewEvalRun::new("m", "retrieval", "{}"))
+        .await
+        .unwrap();
     assert!(t.delete_model("m", None, false).await.is_err());
     t.delete_eval_run(&run.run_id).await.unwrap();
     assert!(t.delete_model("m", None, false).await.unwrap());

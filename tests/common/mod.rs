@@ -2,6 +2,8 @@
 //! `JAMMI_TEST_PG_URL` is set, so one test body runs on both backends.
 #![allow(dead_code)]
 
+pub mod fixture;
+
 use jammi_catalog::{Catalog, TenantId};
 use sqlx::Connection;
 
@@ -35,7 +37,9 @@ impl TestDb {
             return None;
         };
         let schema = format!("jammi_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&base).await.expect("connect to JAMMI_TEST_PG_URL");
+        let mut admin = sqlx::PgConnection::connect(&base)
+            .await
+            .expect("connect to JAMMI_TEST_PG_URL");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
             .execute(&mut admin)
             .await

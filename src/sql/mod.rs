@@ -1,0 +1,47 @@
+//! The catalog as SQL tables inside DataFusion (SPEC §6).
+//!
+//! [`register_catalog`] adds a `CatalogProvider` named `jammi` (schema `public`, tables
+//! `models`, `training_jobs`, `eval_runs`, `result_tables`) to any `SessionContext`,
+//! bound to the scope of the [`Catalog`] handle it is given. It takes nothing else from
+//! the context, so engines can register it next to their own catalogs, and several
+//! differently-scoped contexts can share one catalog (one pool).
+//!
+//! - `tables` — the table definitions: columns, Arrow types, storage expressions.
+//! - `provider` — the catalog and schema providers (no I/O: planning is synchronous).
+//! - `table` — the `TableProvider`: which filters push down, and the scan plan.
+//! - `filter` — DataFusion expressions → SQL with bind parameters.
+//! - `scan` — the execution plan that queries the database and streams batches.
+//! - `batch` — rows → Arrow.
+
+mod batch;
+mod filter;
+mod provider;
+mod scan;
+mod table;
+mod tables;
+
+use std::sync::Arc;
+
+use datafusion::catalog::CatalogProvider;
+use datafusion::prelude::SessionContext;
+
+use crate::catalog::Catalog;
+
+/// The name of the catalog in SQL: `jammi.public.models`.
+pub const CATALOG_NAME: &str = "jammi";
+/// The name of its one schema.
+pub const SCHEMA_NAME: &str = "public";
+
+/// Registers the catalog, bound to `catalog`'s scope, into `ctx` as `jammi`.
+///
+/// Returns the catalog previously registered under that name, if any (registering again
+/// replaces it, e.g. to rebind a context to another scope).
+pub fn register_catalog(
+    ctx: &SessionContext,
+    catalog: &Catalog,
+) -> Option<Arc<dyn CatalogProvider>> {
+    ctx.register_catalog(
+        CATALOG_NAME,
+        Arc::new(provider::JammiCatalogProvider::new(catalog.clone())),
+    )
+}

@@ -1,0 +1,207 @@
+//! The scan node: one SELECT against the catalog database, run when the plan executes,
+//! streamed as record batches of the session's batch size.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::Result;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
+use datafusion::physical_plan::stream::RecordBatchReceiverStream;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use futures::TryStreamExt;
+
+use super::batch::BatchBuilder;
+use super::filter::SqlPredicate;
+use super::tables::{ColumnDef, TableDef};
+use crate::store::{Store, Value};
+use crate::tenant::{Scope, owner_of};
+
+/// Reads the visible rows of one catalog table.
+#[derive(Debug)]
+pub(crate) struct CatalogScanExec {
+    table: &'static TableDef,
+    store: Store,
+    columns: Vec<&'static ColumnDef>,
+    schema: SchemaRef,
+    /// The generated statement and its parameters; `$1` is always the scope's owner.
+    sql: String,
+    args: Vec<Value>,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl CatalogScanExec {
+    /// A scan of `columns` (the projection, in order) under `scope`, with the translated
+    /// `predicates` and an optional row limit pushed into the SQL.
+    pub fn new(
+        table: &'static TableDef,
+        store: Store,
+        scope: Scope,
+        columns: Vec<&'static ColumnDef>,
+        schema: SchemaRef,
+        predicates: &[SqlPredicate],
+        limit: Option<usize>,
+    ) -> Self {
+        let (sql, args) = select_statement(table, scope, &columns, predicates, limit);
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        CatalogScanExec {
+            table,
+            store,
+            columns,
+            schema,
+            sql,
+            args,
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+/// `SELECT <projection> FROM <table> WHERE owner IN ($1, '') [AND (<pushed>)…] [LIMIT $n]`.
+///
+/// The tenant predicate comes from the scope, never from the query, and is always first.
+/// Global rows have `owner = ''`, so an unscoped session (`$1 = ''`) sees only those.
+fn select_statement(
+    table: &TableDef,
+    scope: Scope,
+    columns: &[&ColumnDef],
+    predicates: &[SqlPredicate],
+    limit: Option<usize>,
+) -> (String, Vec<Value>) {
+    let mut sql = String::from("SELECT ");
+    if columns.is_empty() {
+        sql.push('1');
+    }
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(c.storage);
+    }
+    sql.push_str(" FROM ");
+    sql.push_str(table.storage);
+    sql.push_str(" WHERE owner IN ($1, '')");
+    let mut args = vec![Value::from(owner_of(scope))];
+    for p in predicates {
+        sql.push_str(" AND (");
+        p.render(&mut sql, &mut args);
+        sql.push(')');
+    }
+    if let Some(limit) = limit {
+        args.push(Value::Int(Some(i64::try_from(limit).unwrap_or(i64::MAX))));
+        sql.push_str(&format!(" LIMIT ${}", args.len()));
+    }
+    (sql, args)
+}
+
+impl DisplayAs for CatalogScanExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let params: Vec<String> = self
+            .args
+            .iter()
+            .map(|v| match v {
+                Value::Text(Some(s)) => format!("'{}'", s.replace('\'', "''")),
+                Value::Int(Some(i)) => i.to_string(),
+                Value::Text(None) | Value::Int(None) => "NULL".into(),
+            })
+            .collect();
+        match t {
+            DisplayFormatType::Default | DisplayFormatType::Verbose => write!(
+                f,
+                "JammiScanExec: table={}, sql={}, params=[{}]",
+                self.table.name,
+                self.sql,
+                params.join(", ")
+            ),
+            DisplayFormatType::TreeRender => {
+                writeln!(f, "table={}", self.table.name)?;
+                write!(f, "sql={}", self.sql)
+            }
+        }
+    }
+}
+
+impl ExecutionPlan for CatalogScanExec {
+    fn name(&self) -> &str {
+        "JammiScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let batch_size = context.session_config().batch_size().max(1);
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
+        let (store, sql, args) = (self.store.clone(), self.sql.clone(), self.args.clone());
+        let mut batch = BatchBuilder::new(Arc::clone(&self.schema), &self.columns, batch_size);
+
+        // The query runs in a task feeding a small channel: the database is read only
+        // when the plan executes, and at most two batches wait for a slow consumer.
+        let mut builder = RecordBatchReceiverStream::builder(Arc::clone(&self.schema), 2);
+        let sender = builder.tx();
+        builder.spawn(async move {
+            let mut rows = store.stream(sql, &args);
+            while let Some(row) = rows.try_next().await? {
+                batch.append(&row)?;
+                rows_fetched.add(1);
+                if batch.len() >= batch_size {
+                    let out = batch.finish()?;
+                    baseline.record_output(out.num_rows());
+                    if sender.send(Ok(out)).await.is_err() {
+                        return Ok(()); // the consumer is gone (e.g. a LIMIT was reached)
+                    }
+                }
+            }
+            if batch.len() > 0 {
+                let out = batch.finish()?;
+                baseline.record_output(out.num_rows());
+                let _ = sender.send(Ok(out)).await;
+            }
+            baseline.done();
+            Ok(())
+        });
+        Ok(builder.build())
+    }
+}

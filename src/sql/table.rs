@@ -1,0 +1,97 @@
+//! One catalog table as a DataFusion `TableProvider`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::internal_err;
+use datafusion::error::Result;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::filter::translate;
+use super::scan::CatalogScanExec;
+use super::tables::TableDef;
+use crate::catalog::Catalog;
+
+/// A catalog table bound to the session's scope. Planning does no I/O: the database is
+/// read by the scan node when the plan executes.
+#[derive(Debug)]
+pub(crate) struct CatalogTable {
+    def: &'static TableDef,
+    catalog: Catalog,
+    schema: SchemaRef,
+}
+
+impl CatalogTable {
+    pub fn new(def: &'static TableDef, catalog: Catalog) -> Self {
+        CatalogTable {
+            def,
+            catalog,
+            schema: def.schema(),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for CatalogTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| match translate(f, self.def) {
+                Some(_) => TableProviderFilterPushDown::Exact,
+                None => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let indices: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.def.columns.len()).collect(),
+        };
+        let columns = indices.iter().map(|&i| &self.def.columns[i]).collect();
+        let schema = Arc::new(self.schema.project(&indices)?);
+        let mut predicates = Vec::with_capacity(filters.len());
+        for filter in filters {
+            // Only filters answered `Exact` reach the scan; anything else here would be
+            // silently dropped, so refuse rather than return too many rows.
+            match translate(filter, self.def) {
+                Some(p) => predicates.push(p),
+                None => {
+                    return internal_err!(
+                        "filter {filter} was not pushed down to {}",
+                        self.def.name
+                    );
+                }
+            }
+        }
+        Ok(Arc::new(CatalogScanExec::new(
+            self.def,
+            self.catalog.store().clone(),
+            self.catalog.scope(),
+            columns,
+            schema,
+            &predicates,
+            limit,
+        )))
+    }
+}
