@@ -53,6 +53,7 @@
 //! - [`sql`] — the DataFusion catalog: providers, pushdown, scans.
 
 #![deny(missing_docs)]
+#![warn(clippy::clone_on_ref_ptr)]
 
 pub mod catalog;
 mod clock;

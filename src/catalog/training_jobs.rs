@@ -361,7 +361,7 @@ impl Catalog {
             now.saturating_add(micros(lease)),
             now
         ];
-        self.lease_guarded_write(HEARTBEAT, args).await
+        self.lease_guarded_write(HEARTBEAT, &args).await
     }
 
     /// Marks a job `worker` holds as failed with `error`. `false` when it no longer holds it.
@@ -371,17 +371,17 @@ impl Catalog {
     pub async fn fail_training_job(&self, job_id: &str, worker: &str, error: &str) -> Result<bool> {
         validate::worker(worker)?;
         let args = args![owner_of(self.scope()), job_id, worker, error, now_micros()];
-        self.lease_guarded_write(FAIL, args).await
+        self.lease_guarded_write(FAIL, &args).await
     }
 
     async fn lease_guarded_write(
         &self,
         sql: &'static str,
-        args: Vec<crate::store::Value>,
+        args: &[crate::store::Value],
     ) -> Result<bool> {
         self.store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
-                let args = args.clone();
+                let args = args.to_vec();
                 async move { Ok(tx.write(tx.scope(), sql, &args).await? == 1) }.boxed()
             })
             .await

@@ -108,7 +108,7 @@ impl BatchBuilder {
         // With no projected column (e.g. COUNT(*)) the batch carries only its row count.
         let options = RecordBatchOptions::new().with_row_count(Some(self.rows));
         self.rows = 0;
-        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options).map_err(|e| {
+        RecordBatch::try_new_with_options(Arc::clone(&self.schema), arrays, &options).map_err(|e| {
             CatalogError::TypeConversion {
                 column: "(batch)".into(),
                 detail: e.to_string(),

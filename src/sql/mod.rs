@@ -12,11 +12,13 @@
 //! - `filter` — DataFusion expressions → SQL with bind parameters.
 //! - `scan` — the execution plan that queries the database and streams batches.
 //! - `batch` — rows → Arrow.
+//! - [`script`] — splitting a SQL script into statements (used by the `jammi` command).
 
 mod batch;
 mod filter;
 mod provider;
 mod scan;
+pub mod script;
 mod table;
 mod tables;
 

@@ -64,10 +64,11 @@ impl From<Option<i32>> for Value {
     }
 }
 
-/// Builds a `Vec<Value>` from anything convertible: `args![name, version, None::<String>]`.
+/// Builds an array of [`Value`]s from anything convertible:
+/// `args![name, version, None::<String>]`.
 macro_rules! args {
     ($($v:expr),* $(,)?) => {
-        vec![$($crate::store::Value::from($v)),*]
+        [$($crate::store::Value::from($v)),*]
     };
 }
 pub(crate) use args;

@@ -69,13 +69,13 @@ impl TestDb {
     /// Drops the Postgres schema (SQLite files go with their temp dir).
     pub async fn cleanup(self) {
         self.catalog.store().close().await;
-        if let Some((base, schema)) = self.pg_schema {
-            if let Ok(mut admin) = sqlx::PgConnection::connect(&base).await {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                    .execute(&mut admin)
-                    .await
-                    .ok();
-            }
+        if let Some((base, schema)) = self.pg_schema
+            && let Ok(mut admin) = sqlx::PgConnection::connect(&base).await
+        {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&mut admin)
+                .await
+                .ok();
         }
     }
 }

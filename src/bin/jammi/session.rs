@@ -1,0 +1,82 @@
+//! The DataFusion session behind one `jammi` run.
+
+use datafusion::error::DataFusionError;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use jammi_catalog::sql::script::split_statements;
+use jammi_catalog::{Catalog, CatalogError, TenantId, register_catalog};
+
+use crate::output::{self, Format};
+
+pub struct Session {
+    ctx: SessionContext,
+    format: Format,
+}
+
+impl Session {
+    /// Opens (creating and migrating) the catalog and builds the session for `tenant`.
+    pub async fn open(
+        db: &str,
+        tenant: Option<TenantId>,
+        format: Format,
+    ) -> Result<Session, String> {
+        let catalog = Catalog::open(db)
+            .await
+            .map_err(|e| format!("cannot open the catalog at {}: {e}", redact(db)))?
+            .with_scope(tenant);
+        let ctx =
+            SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+        register_catalog(&ctx, &catalog);
+        Ok(Session { ctx, format })
+    }
+
+    /// Runs every statement of `script` in order, stopping at the first failure.
+    pub async fn run_script(&self, script: &str) -> Result<(), String> {
+        for statement in split_statements(script) {
+            self.run_statement(&statement).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs one statement and prints its result.
+    pub async fn run_statement(&self, sql: &str) -> Result<(), String> {
+        let df = self.ctx.sql(sql).await.map_err(|e| describe(&e))?;
+        let schema = df.schema().as_arrow().clone();
+        let batches = df.collect().await.map_err(|e| describe(&e))?;
+        output::print(self.format, &schema, &batches)
+            .map_err(|e| format!("cannot print the result: {e}"))
+    }
+}
+
+/// The message a person can act on: the catalog's own error when there is one, without
+/// DataFusion's wrapping.
+fn describe(error: &DataFusionError) -> String {
+    let mut current: &(dyn std::error::Error + 'static) = error;
+    loop {
+        if let Some(catalog) = current.downcast_ref::<CatalogError>() {
+            return catalog.to_string();
+        }
+        match current.source() {
+            Some(next) => current = next,
+            None => return error.strip_backtrace(),
+        }
+    }
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,336 @@
+//! The `jammi` binary as a person runs it (SPEC §8).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::TestDb;
+use common::fixture::{TENANT_A, TENANT_B, populate};
+
+/// `jammi` with a clean environment (no JAMMI_DB / JAMMI_TENANT from the caller), run in `dir`.
+fn jammi(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jammi"));
+    cmd.current_dir(dir)
+        .env_remove("JAMMI_DB")
+        .env_remove("JAMMI_TENANT");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("run jammi")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// A SQLite catalog file populated with the fixture, and its URL.
+async fn fixture_db() -> TestDb {
+    let db = TestDb::sqlite().await;
+    populate(&db.catalog).await;
+    db
+}
+
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn default_database_is_created_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(jammi(dir.path()).args(["-c", "SELECT count(*) AS n FROM jammi.public.models"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("jammi.db").exists());
+    assert!(stdout(&out).contains("| n |"), "{}", stdout(&out));
+}
+
+#[tokio::test]
+async fn jammi_db_env_and_bare_paths_select_the_database() {
+    let db = fixture_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = db.url.trim_start_matches("sqlite://").to_owned();
+    let q = [
+        "--format",
+        "csv",
+        "-c",
+        "SELECT count(*) AS n FROM jammi.public.models",
+    ];
+    let by_env = run(jammi(dir.path()).env("JAMMI_DB", &db.url).args(q));
+    let by_path = run(jammi(dir.path()).args(["--db", &path]).args(q));
+    assert_eq!(stdout(&by_env), "n\n6\n", "{}", stderr(&by_env));
+    assert_eq!(stdout(&by_path), "n\n6\n", "{}", stderr(&by_path));
+    assert!(
+        !dir.path().join("jammi.db").exists(),
+        "the default file was created anyway"
+    );
+}
+
+#[tokio::test]
+async fn tenants_are_isolated_across_invocations_on_one_file() {
+    let db = fixture_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let q = "SELECT DISTINCT tenant_id FROM jammi.public.models WHERE tenant_id IS NOT NULL";
+    for (tenant, other) in [(TENANT_A, TENANT_B), (TENANT_B, TENANT_A)] {
+        let out = run(jammi(dir.path()).args([
+            "--db", &db.url, "--tenant", tenant, "--format", "csv", "-c", q,
+        ]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out), format!("tenant_id\n{tenant}\n"));
+        assert!(!stdout(&out).contains(other));
+    }
+    let by_env = run(jammi(dir.path())
+        .env("JAMMI_TENANT", TENANT_A)
+        .args(["--db", &db.url, "--format", "csv", "-c", q]));
+    assert_eq!(stdout(&by_env), format!("tenant_id\n{TENANT_A}\n"));
+    let unscoped = run(jammi(dir.path()).args(["--db", &db.url, "--format", "csv", "-c", q]));
+    assert_eq!(
+        stdout(&unscoped),
+        "",
+        "unscoped sees no tenant rows; an empty result prints nothing"
+    );
+}
+
+#[tokio::test]
+async fn every_format_parses_back_to_the_same_rows() {
+    let db = fixture_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let q = "SELECT model_id, version, base_model_id FROM jammi.public.models WHERE model_id = 'g-embed' ORDER BY version";
+    let fmt = |f: &str| run(jammi(dir.path()).args(["--db", &db.url, "--format", f, "-c", q]));
+
+    let csv = fmt("csv");
+    assert_eq!(
+        csv_rows(&stdout(&csv)),
+        vec![
+            vec!["model_id", "version", "base_model_id"],
+            vec!["g-embed", "1", "base"],
+            vec!["g-embed", "2", "base"]
+        ]
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&stdout(&fmt("json"))).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([
+            {"model_id": "g-embed", "version": 1, "base_model_id": "base"},
+            {"model_id": "g-embed", "version": 2, "base_model_id": "base"}
+        ])
+    );
+
+    let ndjson: Vec<serde_json::Value> = stdout(&fmt("ndjson"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(ndjson, json.as_array().unwrap().clone());
+
+    let table = stdout(&fmt("table"));
+    assert!(
+        table.contains("| model_id | version | base_model_id |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| g-embed  | 2       | base          |"),
+        "{table}"
+    );
+
+    // JSON keeps NULLs explicit.
+    let nulls = run(jammi(dir.path()).args([
+        "--db",
+        &db.url,
+        "--format",
+        "json",
+        "-c",
+        "SELECT NULL AS x",
+    ]));
+    assert_eq!(stdout(&nulls).trim(), r#"[{"x":null}]"#);
+}
+
+#[tokio::test]
+async fn statements_without_rows_print_nothing_in_csv_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["csv", "json", "ndjson"] {
+        let out = run(jammi(dir.path()).args([
+            "--format",
+            format,
+            "-c",
+            "CREATE TABLE t (a INT); SELECT * FROM jammi.public.models WHERE model_id = 'none'",
+        ]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "", "{format}");
+    }
+}
+
+#[tokio::test]
+async fn commands_and_files_run_in_the_order_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("script.sql");
+    std::fs::write(
+        &file,
+        "-- a comment; not a statement\nSELECT 'file; one' AS s;\n\nSELECT 'it''s two' AS s; /* ; */",
+    )
+    .unwrap();
+    let out = run(jammi(dir.path()).args([
+        "--format",
+        "csv",
+        "-c",
+        "SELECT 'first' AS s",
+        "-f",
+        file.to_str().unwrap(),
+        "-c",
+        "SELECT 'last' AS s",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "s\nfirst\ns\nfile; one\ns\nit's two\ns\nlast\n"
+    );
+}
+
+#[tokio::test]
+async fn statements_are_read_from_stdin_when_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = jammi(dir.path())
+        .args(["--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 1 AS a;\nSELECT 'x;y' AS b;\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "a\n1\nb\nx;y\n");
+}
+
+#[tokio::test]
+async fn the_first_failing_statement_stops_the_run_with_one_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(jammi(dir.path()).args([
+        "--format",
+        "csv",
+        "-c",
+        "SELECT 'before' AS s",
+        "-c",
+        "SELECT * FROM no_such_table",
+        "-c",
+        "SELECT 'after' AS s",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "s\nbefore\n");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(
+        err.contains("no_such_table"),
+        "the error names the table: {err}"
+    );
+
+    let missing = run(jammi(dir.path()).args(["-f", "does-not-exist.sql"]));
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).starts_with("error: cannot read does-not-exist.sql"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[tokio::test]
+async fn bad_arguments_exit_with_status_two() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--tenant", "not-a-uuid", "-c", "SELECT 1"],
+        vec![
+            "--tenant",
+            "00000000-0000-0000-0000-000000000000",
+            "-c",
+            "SELECT 1",
+        ],
+        vec!["--format", "xml", "-c", "SELECT 1"],
+        vec!["--no-such-flag"],
+    ] {
+        let out = run(jammi(dir.path()).args(&args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("error:"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let bad_env = run(jammi(dir.path())
+        .env("JAMMI_TENANT", "nil")
+        .args(["-c", "SELECT 1"]));
+    assert_eq!(bad_env.status.code(), Some(2));
+    assert!(
+        !dir.path().join("jammi.db").exists(),
+        "bad arguments must not create the database"
+    );
+}
+
+#[tokio::test]
+async fn help_documents_every_option_with_an_example() {
+    let out = run(jammi(Path::new(".")).arg("--help"));
+    assert!(out.status.success());
+    let help = stdout(&out);
+    for option in ["--db", "--tenant", "--format", "--command", "--file"] {
+        assert!(help.contains(option), "{option} missing from --help");
+    }
+    assert_eq!(help.matches("Example:").count(), 5, "{help}");
+    assert!(help.contains("JAMMI_DB") && help.contains("JAMMI_TENANT"));
+}
+
+#[tokio::test]
+async fn external_tables_join_the_catalog() {
+    let db = fixture_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scores = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/eval_scores.csv");
+    let out = run(jammi(dir.path()).args([
+        "--db",
+        &db.url,
+        "--tenant",
+        TENANT_A,
+        "--format",
+        "csv",
+        "-c",
+        &format!("CREATE EXTERNAL TABLE scores STORED AS CSV LOCATION '{scores}' OPTIONS ('format.has_header' 'true')"),
+        "-c",
+        "SELECT m.model_id, s.ndcg FROM jammi.public.models m JOIN scores s \
+         ON s.model_id = m.model_id AND s.version = m.version ORDER BY s.ndcg DESC LIMIT 1",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "model_id,ndcg\na-embed,0.742\n");
+}
+
+#[tokio::test]
+async fn postgres_catalog_via_db_url() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    populate(&db.catalog).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(jammi(dir.path()).args([
+        "--db",
+        &db.url,
+        "--tenant",
+        TENANT_B,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT count(*) AS n FROM jammi.public.models",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "n\n9\n");
+    db.cleanup().await;
+}
