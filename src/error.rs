@@ -109,6 +109,19 @@ pub enum CatalogError {
         detail: String,
     },
 
+    /// One row of a multi-row SQL statement (`INSERT INTO …`) failed; nothing of the
+    /// statement was written.
+    #[error("row {row} ({what}): {source}")]
+    AtRow {
+        /// The 1-based row of the statement's input.
+        row: usize,
+        /// What the row is about, e.g. `model "bge"`.
+        what: String,
+        /// What went wrong with it.
+        #[source]
+        source: Box<CatalogError>,
+    },
+
     /// The operation is not something the catalog does (e.g. a SQL form it refuses).
     #[error("{0}")]
     Unsupported(String),
@@ -154,6 +167,7 @@ impl CatalogError {
     pub fn database_code(&self) -> Option<String> {
         match self {
             CatalogError::Database(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
+            CatalogError::AtRow { source, .. } => source.database_code(),
             _ => None,
         }
     }

@@ -80,9 +80,9 @@ impl sqllogictest::AsyncDB for Session {
                 rows.push(
                     formatters
                         .iter()
-                        .map(|f| match f.value(row).to_string() {
-                            s if s.is_empty() => "(empty)".to_owned(),
-                            s => s,
+                        .map(|f| match f.value(row).to_string().trim_end() {
+                            "" => "(empty)".to_owned(),
+                            s => s.to_owned(),
                         })
                         .collect(),
                 );

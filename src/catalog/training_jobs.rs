@@ -10,7 +10,7 @@ use super::models::{guard_name_reference, resolve_in};
 use super::rows::{self, status_enum};
 use crate::clock::{micros, now_micros};
 use crate::error::{CatalogError, Result};
-use crate::store::{DbRow, TxOptions, args};
+use crate::store::{DbRow, Tx, TxOptions, args};
 use crate::tenant::{Scope, owner_of};
 use crate::validate;
 
@@ -227,6 +227,38 @@ fn job_from_row(row: &DbRow) -> Result<TrainingJob> {
     })
 }
 
+/// Queues one job inside an open serializable transaction (shared with SQL `INSERT`).
+/// `job` must be validated.
+pub(crate) async fn create_in(tx: &mut Tx, job: &NewTrainingJob) -> Result<TrainingJob> {
+    let job_id = job
+        .job_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let (base_key, base) = resolve_in(tx, &job.base_model_id, job.base_model_version).await?;
+    guard_name_reference(tx, &job.output_model_id).await?;
+    let args = args![
+        tx.owner(),
+        job_id.as_str(),
+        base_key,
+        base.model_id,
+        base.version,
+        job.output_model_id.as_str(),
+        job.output_version,
+        job.training_source.as_str(),
+        job.loss_type.as_str(),
+        job.hyperparams.as_str(),
+        now_micros(),
+    ];
+    let rows = tx.write_returning(tx.scope(), INSERT, &args).await?;
+    match rows.first() {
+        Some(row) => job_from_row(row),
+        None => Err(CatalogError::AlreadyExists {
+            kind: "training job",
+            id: job_id,
+        }),
+    }
+}
+
 fn not_found(job_id: &str) -> CatalogError {
     CatalogError::NotFound {
         kind: "training job",
@@ -243,45 +275,19 @@ impl Catalog {
     /// [`CatalogError::AlreadyExists`] for a taken `job_id`.
     pub async fn create_training_job(&self, job: NewTrainingJob) -> Result<TrainingJob> {
         job.validate()?;
-        let job_id = job
-            .job_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        // Pick the id once, so a retried transaction does not change it.
+        let job = NewTrainingJob {
+            job_id: Some(
+                job.job_id
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            ),
+            ..job
+        };
         self.store()
             .transaction(self.scope(), TxOptions::serializable(), |tx| {
-                let (job, job_id) = (job.clone(), job_id.clone());
-                async move {
-                    let (base_key, base) =
-                        resolve_in(tx, &job.base_model_id, job.base_model_version).await?;
-                    guard_name_reference(tx, &job.output_model_id).await?;
-                    let rows = tx
-                        .write_returning(
-                            tx.scope(),
-                            INSERT,
-                            &args![
-                                tx.owner(),
-                                job_id.as_str(),
-                                base_key,
-                                base.model_id,
-                                base.version,
-                                job.output_model_id,
-                                job.output_version,
-                                job.training_source,
-                                job.loss_type,
-                                job.hyperparams,
-                                now_micros(),
-                            ],
-                        )
-                        .await?;
-                    match rows.first() {
-                        Some(row) => job_from_row(row),
-                        None => Err(CatalogError::AlreadyExists {
-                            kind: "training job",
-                            id: job_id,
-                        }),
-                    }
-                }
-                .boxed()
+                let job = job.clone();
+                async move { create_in(tx, &job).await }.boxed()
             })
             .await
     }

@@ -59,6 +59,19 @@ impl SqlPredicate {
     }
 }
 
+/// Appends ` AND (p)` for each predicate.
+pub(crate) fn render_conjunction(
+    predicates: &[SqlPredicate],
+    sql: &mut String,
+    args: &mut Vec<Value>,
+) {
+    for p in predicates {
+        sql.push_str(" AND (");
+        p.render(sql, args);
+        sql.push(')');
+    }
+}
+
 /// Translates a filter on `table`, or `None` when it cannot be translated exactly.
 pub(crate) fn translate(expr: &Expr, table: &TableDef) -> Option<SqlPredicate> {
     let mut out = SqlPredicate::default();

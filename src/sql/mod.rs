@@ -11,11 +11,16 @@
 //! - `table` — the `TableProvider`: which filters push down, and the scan plan.
 //! - `filter` — DataFusion expressions → SQL with bind parameters.
 //! - `scan` — the execution plan that queries the database and streams batches.
-//! - `batch` — rows → Arrow.
+//! - `batch` — rows → Arrow; `columns` — Arrow → typed values for functions and DML.
+//! - [`functions`] — `register_model`, `delete_model`.
+//! - `dml` — `INSERT INTO` and `DELETE FROM`.
 //! - [`script`] — splitting a SQL script into statements (used by the `jammi` command).
 
 mod batch;
+mod columns;
+mod dml;
 mod filter;
+pub mod functions;
 mod provider;
 mod scan;
 pub mod script;
@@ -34,7 +39,8 @@ pub const CATALOG_NAME: &str = "jammi";
 /// The name of its one schema.
 pub const SCHEMA_NAME: &str = "public";
 
-/// Registers the catalog, bound to `catalog`'s scope, into `ctx` as `jammi`.
+/// Registers the catalog, bound to `catalog`'s scope, into `ctx` as `jammi`, together
+/// with the functions `register_model` and `delete_model` bound to the same scope.
 ///
 /// Returns the catalog previously registered under that name, if any (registering again
 /// replaces it, e.g. to rebind a context to another scope).
@@ -42,6 +48,12 @@ pub fn register_catalog(
     ctx: &SessionContext,
     catalog: &Catalog,
 ) -> Option<Arc<dyn CatalogProvider>> {
+    for function in functions::all(catalog) {
+        ctx.register_udf(function);
+    }
+    // Only DELETEs on catalog tables are affected; registering twice adds a second,
+    // identical check.
+    ctx.add_analyzer_rule(Arc::new(dml::DeleteGuard));
     ctx.register_catalog(
         CATALOG_NAME,
         Arc::new(provider::JammiCatalogProvider::new(catalog.clone())),

@@ -20,7 +20,7 @@ use datafusion::physical_plan::{
 use futures::TryStreamExt;
 
 use super::batch::BatchBuilder;
-use super::filter::SqlPredicate;
+use super::filter::{SqlPredicate, render_conjunction};
 use super::tables::{ColumnDef, TableDef};
 use crate::store::{Store, Value};
 use crate::tenant::{Scope, owner_of};
@@ -99,11 +99,7 @@ fn select_statement(
     sql.push_str(table.storage);
     sql.push_str(" WHERE owner IN ($1, '')");
     let mut args = vec![Value::from(owner_of(scope))];
-    for p in predicates {
-        sql.push_str(" AND (");
-        p.render(&mut sql, &mut args);
-        sql.push(')');
-    }
+    render_conjunction(predicates, &mut sql, &mut args);
     if let Some(limit) = limit {
         args.push(Value::Int(Some(i64::try_from(limit).unwrap_or(i64::MAX))));
         sql.push_str(&format!(" LIMIT ${}", args.len()));

@@ -5,11 +5,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::internal_err;
+use datafusion::common::{internal_err, not_impl_err};
+use datafusion::datasource::sink::DataSinkExec;
 use datafusion::error::Result;
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::dml::{CatalogDeleteExec, CatalogSink, delete_predicates};
 use super::filter::translate;
 use super::scan::CatalogScanExec;
 use super::tables::TableDef;
@@ -92,6 +95,38 @@ impl TableProvider for CatalogTable {
             schema,
             &predicates,
             limit,
+        )))
+    }
+
+    /// `INSERT INTO`: every row by the catalog's register/create rules, in one transaction,
+    /// when the plan executes.
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if insert_op != InsertOp::Append {
+            return not_impl_err!(
+                "{insert_op} is not supported on jammi.public.{}; use INSERT INTO",
+                self.def.name
+            );
+        }
+        let sink = CatalogSink::new(self.def, self.catalog.clone());
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+
+    /// `DELETE FROM … WHERE …`: checked now, done when the plan executes.
+    async fn delete_from(
+        &self,
+        _state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let predicates = delete_predicates(self.def, &filters)?;
+        Ok(Arc::new(CatalogDeleteExec::new(
+            self.def,
+            self.catalog.clone(),
+            predicates,
         )))
     }
 }

@@ -38,30 +38,47 @@ pub(crate) struct ColumnDef {
     pub name: &'static str,
     /// Its type family.
     pub kind: ColumnKind,
-    /// Whether SQL may see NULL in it.
-    pub nullable: bool,
     /// The storage expression that yields it.
     pub storage: &'static str,
+}
+
+/// Which catalog table a definition describes (for the DML that differs per table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TableKind {
+    Models,
+    TrainingJobs,
+    EvalRuns,
+    ResultTables,
 }
 
 /// One catalog table.
 #[derive(Debug)]
 pub(crate) struct TableDef {
+    /// Which table this is.
+    pub kind: TableKind,
     /// The table name in `jammi.public`.
     pub name: &'static str,
     /// The storage table.
     pub storage: &'static str,
     /// Columns in SQL order.
     pub columns: &'static [ColumnDef],
+    /// Columns only the catalog sets: an `INSERT` may leave them out or give NULL.
+    pub catalog_set: &'static [&'static str],
 }
 
 impl TableDef {
     /// The Arrow schema of the table.
+    ///
+    /// Every field is declared nullable, though storage never returns NULL for a NOT NULL
+    /// column: an `INSERT` may pass NULL for what the
+    /// catalog fills in (versions, ids, status, timestamps), and NULL where a value is
+    /// required must reach the catalog's validation, which names the row and the field,
+    /// rather than fail in Arrow with a column number.
     pub fn schema(&self) -> SchemaRef {
         Arc::new(Schema::new(
             self.columns
                 .iter()
-                .map(|c| Field::new(c.name, c.kind.data_type(), c.nullable))
+                .map(|c| Field::new(c.name, c.kind.data_type(), true))
                 .collect::<Vec<_>>(),
         ))
     }
@@ -72,11 +89,10 @@ impl TableDef {
     }
 }
 
-const fn col(name: &'static str, kind: ColumnKind, nullable: bool) -> ColumnDef {
+const fn col(name: &'static str, kind: ColumnKind) -> ColumnDef {
     ColumnDef {
         name,
         kind,
-        nullable,
         storage: name,
     }
 }
@@ -85,7 +101,6 @@ const fn col(name: &'static str, kind: ColumnKind, nullable: bool) -> ColumnDef 
 const TENANT_ID: ColumnDef = ColumnDef {
     name: "tenant_id",
     kind: ColumnKind::Text,
-    nullable: true,
     storage: "NULLIF(owner, '')",
 };
 
@@ -93,78 +108,96 @@ use ColumnKind::{Int32, Int64, Text, Timestamp};
 
 /// `jammi.public.models`
 pub(crate) static MODELS: TableDef = TableDef {
+    kind: TableKind::Models,
+    catalog_set: &["tenant_id", "status", "created_at", "updated_at"],
     name: "models",
     storage: "models",
     columns: &[
-        col("model_id", Text, false),
-        col("version", Int32, false),
-        col("model_type", Text, false),
-        col("task", Text, false),
-        col("backend", Text, false),
-        col("status", Text, false),
-        col("base_model_id", Text, true),
-        col("artifact_path", Text, true),
-        col("config_json", Text, true),
+        col("model_id", Text),
+        col("version", Int32),
+        col("model_type", Text),
+        col("task", Text),
+        col("backend", Text),
+        col("status", Text),
+        col("base_model_id", Text),
+        col("artifact_path", Text),
+        col("config_json", Text),
         TENANT_ID,
-        col("created_at", Timestamp, false),
-        col("updated_at", Timestamp, false),
+        col("created_at", Timestamp),
+        col("updated_at", Timestamp),
     ],
 };
 
 /// `jammi.public.training_jobs`
 pub(crate) static TRAINING_JOBS: TableDef = TableDef {
+    kind: TableKind::TrainingJobs,
+    catalog_set: &[
+        "status",
+        "metrics",
+        "error",
+        "claimed_by",
+        "lease_expires_at",
+        "attempts",
+        "tenant_id",
+        "created_at",
+        "updated_at",
+    ],
     name: "training_jobs",
     storage: "training_jobs",
     columns: &[
-        col("job_id", Text, false),
-        col("base_model_id", Text, false),
-        col("base_model_version", Int32, false),
-        col("output_model_id", Text, false),
-        col("output_version", Int32, true),
-        col("training_source", Text, false),
-        col("loss_type", Text, false),
-        col("hyperparams", Text, false),
-        col("status", Text, false),
-        col("metrics", Text, true),
-        col("error", Text, true),
-        col("claimed_by", Text, true),
-        col("lease_expires_at", Timestamp, true),
-        col("attempts", Int64, false),
+        col("job_id", Text),
+        col("base_model_id", Text),
+        col("base_model_version", Int32),
+        col("output_model_id", Text),
+        col("output_version", Int32),
+        col("training_source", Text),
+        col("loss_type", Text),
+        col("hyperparams", Text),
+        col("status", Text),
+        col("metrics", Text),
+        col("error", Text),
+        col("claimed_by", Text),
+        col("lease_expires_at", Timestamp),
+        col("attempts", Int64),
         TENANT_ID,
-        col("created_at", Timestamp, false),
-        col("updated_at", Timestamp, false),
+        col("created_at", Timestamp),
+        col("updated_at", Timestamp),
     ],
 };
 
 /// `jammi.public.eval_runs`
 pub(crate) static EVAL_RUNS: TableDef = TableDef {
+    kind: TableKind::EvalRuns,
+    catalog_set: &["tenant_id", "created_at"],
     name: "eval_runs",
     storage: "eval_runs",
     columns: &[
-        col("run_id", Text, false),
-        col("model_id", Text, true),
-        col("model_version", Int32, true),
-        col("eval_type", Text, false),
-        col("metrics", Text, false),
+        col("run_id", Text),
+        col("model_id", Text),
+        col("model_version", Int32),
+        col("eval_type", Text),
+        col("metrics", Text),
         TENANT_ID,
-        col("created_at", Timestamp, false),
+        col("created_at", Timestamp),
     ],
 };
 
 /// `jammi.public.result_tables`
 pub(crate) static RESULT_TABLES: TableDef = TableDef {
+    kind: TableKind::ResultTables,
+    catalog_set: &["tenant_id", "created_at"],
     name: "result_tables",
     storage: "result_tables",
     columns: &[
-        col("table_name", Text, false),
-        col("source_id", Text, false),
-        col("model_id", Text, false),
-        col("task", Text, false),
-        col("parquet_path", Text, false),
-        col("row_count", Int64, true),
-        col("status", Text, false),
+        col("table_name", Text),
+        col("source_id", Text),
+        col("model_id", Text),
+        col("task", Text),
+        col("parquet_path", Text),
+        col("row_count", Int64),
+        col("status", Text),
         TENANT_ID,
-        col("created_at", Timestamp, false),
+        col("created_at", Timestamp),
     ],
 };
 

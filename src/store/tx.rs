@@ -5,7 +5,7 @@
 //! scope, and every write states the owner of the row it touches so the transaction can
 //! refuse a write outside its scope (SPEC §2, defence in depth).
 
-use sqlx::{Postgres, Sqlite};
+use sqlx::{Postgres, SqlSafeStr, Sqlite};
 
 use super::Backend;
 use super::value::{DbRow, Value, bind_postgres, bind_sqlite};
@@ -54,7 +54,7 @@ impl Tx {
     /// Runs a read and returns every row.
     pub(crate) async fn fetch_all(
         &mut self,
-        sql: &'static str,
+        sql: impl SqlSafeStr,
         args: &[Value],
     ) -> Result<Vec<DbRow>> {
         Ok(match &mut self.conn {
@@ -76,14 +76,18 @@ impl Tx {
     /// Runs a read that matches at most one row; several rows are an error, not "take one".
     pub(crate) async fn fetch_optional(
         &mut self,
-        sql: &'static str,
+        sql: impl SqlSafeStr,
         args: &[Value],
     ) -> Result<Option<DbRow>> {
         at_most_one(self.fetch_all(sql, args).await?)
     }
 
     /// Runs a read that matches exactly one row.
-    pub(crate) async fn fetch_one(&mut self, sql: &'static str, args: &[Value]) -> Result<DbRow> {
+    pub(crate) async fn fetch_one(
+        &mut self,
+        sql: impl SqlSafeStr,
+        args: &[Value],
+    ) -> Result<DbRow> {
         self.fetch_optional(sql, args)
             .await?
             .ok_or_else(|| CatalogError::Database(sqlx::Error::RowNotFound))
@@ -94,7 +98,7 @@ impl Tx {
     pub(crate) async fn write(
         &mut self,
         row_owner: Scope,
-        sql: &'static str,
+        sql: impl SqlSafeStr,
         args: &[Value],
     ) -> Result<u64> {
         self.assert_may_write(row_owner)?;
@@ -114,7 +118,7 @@ impl Tx {
     pub(crate) async fn write_returning(
         &mut self,
         row_owner: Scope,
-        sql: &'static str,
+        sql: impl SqlSafeStr,
         args: &[Value],
     ) -> Result<Vec<DbRow>> {
         self.assert_may_write(row_owner)?;

@@ -334,3 +334,75 @@ async fn postgres_catalog_via_db_url() {
     assert_eq!(stdout(&out), "n\n9\n");
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_quickstart_prints_each_tenants_leaderboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/quickstart.sh"
+        ))
+        .env("JAMMI", env!("CARGO_BIN_EXE_jammi"))
+        .env("QUICKSTART_DIR", dir.path())
+        .env_remove("JAMMI_TENANT")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let (acme, globex) = text.split_once("== 4b.").expect("both leaderboards");
+    // Each section: its heading line, then the table.
+    let acme = acme
+        .split_once("== 4a.")
+        .unwrap()
+        .1
+        .split_once('\n')
+        .unwrap()
+        .1;
+    let globex = globex.split_once('\n').unwrap().1;
+    assert!(
+        acme.contains("| acme/support-embed                     | 2       | own    |"),
+        "{acme}"
+    );
+    assert!(acme.contains("| 0.768 | 0.05 |"), "{acme}");
+    assert!(!acme.contains("globex"), "acme saw globex's rows:\n{acme}");
+    assert!(
+        globex.contains("| globex/legal-embed     | 1       | own    |"),
+        "{globex}"
+    );
+    assert!(
+        !globex.contains("acme/"),
+        "globex saw acme's rows:\n{globex}"
+    );
+    assert_eq!(globex.matches("| global |").count(), 1, "{globex}");
+}
+
+#[tokio::test]
+async fn delete_with_limit_or_a_subquery_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup =
+        run(jammi(dir.path()).args(["-c", "SELECT register_model('m', NULL, 'e', 'c', 'ner')"]));
+    assert!(setup.status.success(), "{}", stderr(&setup));
+    for sql in [
+        "DELETE FROM jammi.public.models WHERE model_id = 'm' LIMIT 1",
+        "DELETE FROM jammi.public.models WHERE model_id IN (SELECT model_id FROM jammi.public.models)",
+        "DELETE FROM jammi.public.models",
+    ] {
+        let out = run(jammi(dir.path()).args(["-c", sql]));
+        assert_eq!(out.status.code(), Some(1), "{sql}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("error: ") && err.lines().count() == 1,
+            "{err}"
+        );
+        assert!(err.contains("DELETE FROM jammi.public.models"), "{err}");
+    }
+    let left = run(jammi(dir.path()).args([
+        "--format",
+        "csv",
+        "-c",
+        "SELECT count(*) AS n FROM jammi.public.models",
+    ]));
+    assert_eq!(stdout(&left), "n\n1\n");
+}

@@ -8,6 +8,7 @@ mod pushdown;
 mod scale;
 mod schema;
 mod visibility;
+mod writes;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};

@@ -57,7 +57,9 @@ fn describe(error: &DataFusionError) -> String {
         }
         match current.source() {
             Some(next) => current = next,
-            None => return error.strip_backtrace(),
+            // DataFusion wraps errors in context ("caused by"); the innermost one is the
+            // message a person can act on.
+            None => return error.find_root().strip_backtrace(),
         }
     }
 }

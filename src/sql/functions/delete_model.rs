@@ -1,0 +1,100 @@
+//! `delete_model(model_id [, version [, if_exists]]) → BOOLEAN`
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, BooleanBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::exec_err;
+use datafusion::error::Result;
+use datafusion::logical_expr::async_udf::AsyncScalarUDFImpl;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
+
+use super::scoped_udf_identity;
+use crate::catalog::Catalog;
+use crate::error::CatalogError;
+use crate::sql::columns::{boolean, int, opt_str, opt_version, req_str, text};
+
+/// The function's SQL name.
+pub const DELETE_MODEL: &str = "delete_model";
+
+/// Deletes one owned model version per row (§4 delete): `true` when a row was deleted,
+/// `false` for an absent row with `if_exists`. NULL version means the latest; NULL
+/// `if_exists` means false.
+#[derive(Debug)]
+pub(crate) struct DeleteModelUdf {
+    catalog: Catalog,
+    signature: Signature,
+}
+
+scoped_udf_identity!(DeleteModelUdf);
+
+impl DeleteModelUdf {
+    pub fn new(catalog: Catalog) -> Self {
+        DeleteModelUdf {
+            catalog,
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Any(1),
+                    TypeSignature::Any(2),
+                    TypeSignature::Any(3),
+                ],
+                Volatility::Volatile,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for DeleteModelUdf {
+    fn name(&self) -> &str {
+        DELETE_MODEL
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        exec_err!("{DELETE_MODEL} runs only asynchronously")
+    }
+}
+
+#[async_trait]
+impl AsyncScalarUDFImpl for DeleteModelUdf {
+    async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let model_id = text(&arrays[0], "model_id")?;
+        let version = arrays.get(1).map(|a| int(a, "version")).transpose()?;
+        let if_exists = arrays.get(2).map(|a| boolean(a, "if_exists")).transpose()?;
+
+        let mut out = BooleanBuilder::with_capacity(rows);
+        for row in 0..rows {
+            let name = req_str(&model_id, row, "model_id")?;
+            let v = match &version {
+                Some(a) => opt_version(a, row, "version")?,
+                None => None,
+            };
+            let tolerate = if_exists
+                .as_ref()
+                .is_some_and(|a| a.is_valid(row) && a.value(row));
+            let deleted = self
+                .catalog
+                .delete_model(name, v, tolerate)
+                .await
+                .map_err(|e| CatalogError::AtRow {
+                    row: row + 1,
+                    what: format!("model {:?}", opt_str(&model_id, row).unwrap_or_default()),
+                    source: Box::new(e),
+                })?;
+            out.append_value(deleted);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}

@@ -1,0 +1,128 @@
+//! `register_model(model_id, version, model_type, backend, task [, base_model_id
+//! [, artifact_path [, config_json]]]) → INT`
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::Int32Builder;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::exec_err;
+use datafusion::error::Result;
+use datafusion::logical_expr::async_udf::AsyncScalarUDFImpl;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
+
+use super::scoped_udf_identity;
+use crate::catalog::{Catalog, RegisterModel};
+use crate::error::CatalogError;
+use crate::sql::columns::{int, opt_str, opt_version, req_str, text};
+
+/// The function's SQL name.
+pub const REGISTER_MODEL: &str = "register_model";
+
+/// Registers one model version per row (§4 register); returns the version written.
+#[derive(Debug)]
+pub(crate) struct RegisterModelUdf {
+    catalog: Catalog,
+    signature: Signature,
+}
+
+scoped_udf_identity!(RegisterModelUdf);
+
+impl RegisterModelUdf {
+    pub fn new(catalog: Catalog) -> Self {
+        RegisterModelUdf {
+            catalog,
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Any(5),
+                    TypeSignature::Any(6),
+                    TypeSignature::Any(7),
+                    TypeSignature::Any(8),
+                ],
+                Volatility::Volatile,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for RegisterModelUdf {
+    fn name(&self) -> &str {
+        REGISTER_MODEL
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        exec_err!("{REGISTER_MODEL} runs only asynchronously")
+    }
+}
+
+#[async_trait]
+impl AsyncScalarUDFImpl for RegisterModelUdf {
+    async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let get = |i: usize| arrays.get(i);
+        let model_id = text(&arrays[0], "model_id")?;
+        let version = int(&arrays[1], "version")?;
+        let model_type = text(&arrays[2], "model_type")?;
+        let backend = text(&arrays[3], "backend")?;
+        let task = text(&arrays[4], "task")?;
+        let base = get(5).map(|a| text(a, "base_model_id")).transpose()?;
+        let path = get(6).map(|a| text(a, "artifact_path")).transpose()?;
+        let config = get(7).map(|a| text(a, "config_json")).transpose()?;
+
+        let mut out = Int32Builder::with_capacity(rows);
+        for row in 0..rows {
+            let params = RegisterModel {
+                model_id: req_str(&model_id, row, "model_id")?.to_owned(),
+                version: opt_version(&version, row, "version")?,
+                model_type: req_str(&model_type, row, "model_type")?.to_owned(),
+                backend: req_str(&backend, row, "backend")?.to_owned(),
+                task: req_str(&task, row, "task")?.parse()?,
+                base_model_id: base
+                    .as_ref()
+                    .and_then(|a| opt_str(a, row))
+                    .map(str::to_owned),
+                artifact_path: path
+                    .as_ref()
+                    .and_then(|a| opt_str(a, row))
+                    .map(str::to_owned),
+                config_json: config
+                    .as_ref()
+                    .and_then(|a| opt_str(a, row))
+                    .map(str::to_owned),
+            };
+            let record = self
+                .catalog
+                .register_model(params)
+                .await
+                .map_err(|e| at_row(row, &model_id, e))?;
+            out.append_value(record.version);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+fn at_row(
+    row: usize,
+    model_id: &datafusion::arrow::array::StringArray,
+    e: CatalogError,
+) -> CatalogError {
+    CatalogError::AtRow {
+        row: row + 1,
+        what: match opt_str(model_id, row) {
+            Some(name) => format!("model {name:?}"),
+            None => "model NULL".to_owned(),
+        },
+        source: Box::new(e),
+    }
+}
