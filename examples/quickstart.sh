@@ -13,7 +13,7 @@ if [ -n "${JAMMI:-}" ]; then
     jammi() { "$JAMMI" "$@"; }
 else
     cargo build --quiet --bin jammi
-    jammi() { target/debug/jammi "$@"; }
+    jammi() { cargo run --quiet --bin jammi -- "$@"; }
 fi
 
 db_dir="${QUICKSTART_DIR:-target/quickstart}"

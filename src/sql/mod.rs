@@ -13,7 +13,8 @@
 //! - `scan` — the execution plan that queries the database and streams batches.
 //! - `batch` — rows → Arrow; `columns` — Arrow → typed values for functions and DML.
 //! - [`functions`] — `register_model`, `delete_model`.
-//! - `dml` — `INSERT INTO` and `DELETE FROM`.
+//! - `dml` — `INSERT INTO` and `DELETE FROM`; `guard` — refuses the DELETE forms and
+//!   function placements DataFusion 55 would get wrong.
 //! - [`script`] — splitting a SQL script into statements (used by the `jammi` command).
 
 mod batch;
@@ -21,6 +22,7 @@ mod columns;
 mod dml;
 mod filter;
 pub mod functions;
+mod guard;
 mod provider;
 mod scan;
 pub mod script;
@@ -51,9 +53,9 @@ pub fn register_catalog(
     for function in functions::all(catalog) {
         ctx.register_udf(function);
     }
-    // Only DELETEs on catalog tables are affected; registering twice adds a second,
-    // identical check.
-    ctx.add_analyzer_rule(Arc::new(dml::DeleteGuard));
+    // Affects only DELETEs on catalog tables and calls of the catalog's functions;
+    // registering twice adds a second, identical check.
+    ctx.add_analyzer_rule(Arc::new(guard::CatalogGuard));
     ctx.register_catalog(
         CATALOG_NAME,
         Arc::new(provider::JammiCatalogProvider::new(catalog.clone())),

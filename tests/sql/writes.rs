@@ -511,7 +511,42 @@ async fn delete_from_other_tables_is_strict_about_ownership(db: &TestDb) {
     assert_eq!(b, vec![vec!["1"]]);
 }
 
+async fn functions_where_datafusion_cannot_run_them_get_a_clear_error(db: &TestDb) {
+    let ctx = session(&db.scoped(tenant_a()));
+    rows(&ctx, "CREATE TABLE names AS VALUES ('p'), ('q')").await;
+    for (sql, clause) in [
+        (
+            "SELECT column1 FROM names ORDER BY register_model(column1, NULL, 'e', 'c', 'ner')",
+            "ORDER BY",
+        ),
+        (
+            "SELECT count(*) FROM names GROUP BY register_model(column1, NULL, 'e', 'c', 'ner')",
+            "GROUP BY",
+        ),
+        (
+            "SELECT column1 FROM names ORDER BY delete_model(column1, NULL, true)",
+            "ORDER BY",
+        ),
+    ] {
+        let err = error(&ctx, sql).await;
+        assert!(
+            err.contains(&format!("cannot be used in {clause}")),
+            "{sql}: {err}"
+        );
+        assert!(!err.contains("Internal error"), "{err}");
+    }
+    assert!(models(&ctx).await.is_empty());
+    // The suggested form works.
+    let got = rows(
+        &ctx,
+        "SELECT name, v FROM (SELECT column1 AS name, register_model(column1, NULL, 'e', 'c', 'ner') AS v FROM names) ORDER BY name DESC",
+    )
+    .await;
+    assert_eq!(got, vec![vec!["q", "1"], vec!["p", "1"]]);
+}
+
 backend_tests!(
+    functions_where_datafusion_cannot_run_them_get_a_clear_error,
     register_model_runs_per_row_over_a_csv_table,
     null_versions_count_up_and_explicit_ones_upsert,
     insert_registers_every_row_and_returns_the_count,

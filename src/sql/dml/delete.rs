@@ -6,7 +6,7 @@
 //! So an empty list is refused, as is any filter the catalog cannot evaluate exactly: the
 //! catalog is never emptied, or over-deleted, by one statement. Forms whose filters would
 //! be extracted wrongly (subqueries on the same table, joins, LIMIT) are refused earlier,
-//! by the analyzer rule in `guard`.
+//! by the analyzer rule in `sql::guard`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,11 +26,11 @@ use datafusion::physical_plan::{
 };
 use futures::FutureExt;
 
-use super::guard::has_subquery;
 use crate::catalog::Catalog;
 use crate::catalog::dml::delete_model_in;
 use crate::error::{CatalogError, Result as CatalogResult};
 use crate::sql::filter::{SqlPredicate, render_conjunction, translate};
+use crate::sql::guard::has_subquery;
 use crate::sql::tables::{TableDef, TableKind};
 use crate::store::{TxOptions, Value};
 use crate::tenant::owner_of;

@@ -2,12 +2,11 @@
 //!
 //! Both do their work when the returned plan executes, never while planning, so
 //! `EXPLAIN INSERT` / `EXPLAIN DELETE` write nothing. Each statement is one transaction:
-//! one bad row, or one referenced model, and nothing is written.
+//! one bad row, or one referenced model, and nothing is written. The DELETE forms that
+//! DataFusion would mishandle are refused earlier by the analyzer rule in `sql::guard`.
 
 mod delete;
-mod guard;
 mod insert;
 
 pub(crate) use delete::{CatalogDeleteExec, delete_predicates};
-pub(crate) use guard::DeleteGuard;
 pub(crate) use insert::CatalogSink;

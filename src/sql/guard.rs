@@ -1,5 +1,7 @@
-//! Refuses DELETE forms that DataFusion 55 would hand to the catalog with the wrong
-//! filters.
+//! An analyzer rule that refuses, with a message a person can act on, the statements
+//! DataFusion 55 would get wrong with the catalog:
+//!
+//! - **DELETE forms whose filters would be extracted wrongly.**
 //!
 //! DataFusion gives `TableProvider::delete_from` only the filters it extracts from the
 //! statement's plan: it collects them from *every* scan of the target table (a subquery
@@ -15,21 +17,25 @@ use datafusion::common::plan_err;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::Result;
 use datafusion::logical_expr::{DmlStatement, Expr, LogicalPlan, WriteOp};
+
+use super::functions::{DELETE_MODEL, REGISTER_MODEL};
 use datafusion::optimizer::AnalyzerRule;
 
 use crate::sql::table::CatalogTable;
 
 /// The analyzer rule registered with the catalog.
 #[derive(Debug, Default)]
-pub(crate) struct DeleteGuard;
+pub(crate) struct CatalogGuard;
 
-impl AnalyzerRule for DeleteGuard {
+impl AnalyzerRule for CatalogGuard {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         let mut refusal = None;
-        plan.apply(|node| {
-            if let LogicalPlan::Dml(dml) = node
-                && let Err(e) = check(dml)
-            {
+        plan.apply_with_subqueries(|node| {
+            let checked = match node {
+                LogicalPlan::Dml(dml) => check_delete(dml),
+                other => check_function_placement(other),
+            };
+            if let Err(e) = checked {
                 refusal = Some(e);
                 return Ok(TreeNodeRecursion::Stop);
             }
@@ -42,11 +48,55 @@ impl AnalyzerRule for DeleteGuard {
     }
 
     fn name(&self) -> &str {
-        "jammi_delete_guard"
+        "jammi_guard"
     }
 }
 
-fn check(dml: &DmlStatement) -> Result<()> {
+/// Refuses `register_model` / `delete_model` where DataFusion cannot evaluate them.
+fn check_function_placement(node: &LogicalPlan) -> Result<()> {
+    let (clause, exprs): (&str, Vec<&Expr>) = match node {
+        LogicalPlan::Sort(sort) => ("ORDER BY", sort.expr.iter().map(|s| &s.expr).collect()),
+        LogicalPlan::Aggregate(agg) => ("GROUP BY", agg.group_expr.iter().collect()),
+        LogicalPlan::Window(window) => ("a window function", window.window_expr.iter().collect()),
+        LogicalPlan::Join(join) => (
+            "a join condition",
+            join.on
+                .iter()
+                .flat_map(|(l, r)| [l, r])
+                .chain(join.filter.as_ref())
+                .collect(),
+        ),
+        _ => return Ok(()),
+    };
+    for expr in exprs {
+        if let Some(name) = catalog_function_in(expr) {
+            return plan_err!(
+                "{name}() cannot be used in {clause}: DataFusion runs it only in the SELECT list, \
+                 WHERE and aggregate arguments; compute it in a subquery, e.g. \
+                 SELECT * FROM (SELECT {name}(…) AS result FROM …) ORDER BY result"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn catalog_function_in(expr: &Expr) -> Option<&'static str> {
+    let mut found = None;
+    let _ = expr.apply(|e| {
+        if let Expr::ScalarFunction(f) = e {
+            found = [REGISTER_MODEL, DELETE_MODEL]
+                .into_iter()
+                .find(|n| *n == f.name());
+            if found.is_some() {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+fn check_delete(dml: &DmlStatement) -> Result<()> {
     if !matches!(dml.op, WriteOp::Delete | WriteOp::Update) {
         return Ok(());
     }
