@@ -155,7 +155,7 @@ pub(crate) async fn create_in(tx: &mut crate::store::Tx, run: &NewEvalRun) -> Re
         run.metrics.as_str(),
         now_micros(),
     ];
-    let rows = tx.write_returning(tx.scope(), INSERT, &args).await?;
+    let rows = tx.write_returning(INSERT, &args).await?;
     match rows.first() {
         Some(row) => run_from_row(row),
         None => Err(CatalogError::AlreadyExists {
@@ -227,11 +227,7 @@ impl Catalog {
             .store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 let run_id = run_id.to_owned();
-                async move {
-                    tx.write(tx.scope(), DELETE, &args![tx.owner(), run_id])
-                        .await
-                }
-                .boxed()
+                async move { tx.write(DELETE, &args![tx.owner(), run_id]).await }.boxed()
             })
             .await?;
         if deleted == 0 {

@@ -183,6 +183,7 @@ const UPSERT: &str = concat!(
        base_model_id = excluded.base_model_id, config_json = excluded.config_json, \
        artifact_path = COALESCE(excluded.artifact_path, models.artifact_path), \
        updated_at = excluded.updated_at \
+     WHERE models.owner = excluded.owner \
      RETURNING ",
     model_columns!()
 );
@@ -265,7 +266,7 @@ pub(crate) async fn register_in(tx: &mut Tx, params: &RegisterModel) -> Result<M
     };
 
     if let Some(version) = params.version {
-        let rows = tx.write_returning(scope, UPSERT, &write(version)).await?;
+        let rows = tx.write_returning(UPSERT, &write(version)).await?;
         return model_from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?);
     }
 
@@ -286,7 +287,7 @@ pub(crate) async fn register_in(tx: &mut Tx, params: &RegisterModel) -> Result<M
             )
         })?;
         let rows = tx
-            .write_returning(scope, INSERT_NEW_VERSION, &write(version))
+            .write_returning(INSERT_NEW_VERSION, &write(version))
             .await?;
         if let Some(row) = rows.first() {
             return model_from_row(row);
@@ -504,6 +505,6 @@ pub(crate) async fn delete_in(
             edges,
         });
     }
-    tx.write(scope, DELETE_BY_KEY, &args![key, owner]).await?;
+    tx.write(DELETE_BY_KEY, &args![key, owner]).await?;
     Ok(true)
 }

@@ -153,7 +153,7 @@ pub(crate) async fn create_in(
         table.status.as_str(),
         now_micros(),
     ];
-    let rows = tx.write_returning(tx.scope(), INSERT, &args).await?;
+    let rows = tx.write_returning(INSERT, &args).await?;
     match rows.first() {
         Some(row) => table_from_row(row),
         None => Err(CatalogError::AlreadyExists {
@@ -227,7 +227,7 @@ impl Catalog {
             .store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 let args = args![tx.owner(), table_name, status.as_str(), row_count];
-                async move { tx.write(tx.scope(), SET_STATUS, &args).await }.boxed()
+                async move { tx.write(SET_STATUS, &args).await }.boxed()
             })
             .await?;
         if updated == 0 {
@@ -245,7 +245,7 @@ impl Catalog {
             .store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 let args = args![tx.owner(), table_name];
-                async move { tx.write(tx.scope(), DELETE, &args).await }.boxed()
+                async move { tx.write(DELETE, &args).await }.boxed()
             })
             .await?;
         if deleted == 0 {

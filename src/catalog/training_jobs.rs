@@ -249,7 +249,7 @@ pub(crate) async fn create_in(tx: &mut Tx, job: &NewTrainingJob) -> Result<Train
         job.hyperparams.as_str(),
         now_micros(),
     ];
-    let rows = tx.write_returning(tx.scope(), INSERT, &args).await?;
+    let rows = tx.write_returning(INSERT, &args).await?;
     match rows.first() {
         Some(row) => job_from_row(row),
         None => Err(CatalogError::AlreadyExists {
@@ -339,7 +339,7 @@ impl Catalog {
                     let now = now_micros();
                     let sql = tx.dialect(CLAIM_SQLITE, CLAIM_POSTGRES);
                     let args = args![tx.owner(), worker, now.saturating_add(micros(lease)), now];
-                    let rows = tx.write_returning(tx.scope(), sql, &args).await?;
+                    let rows = tx.write_returning(sql, &args).await?;
                     rows.first().map(job_from_row).transpose()
                 }
                 .boxed()
@@ -359,15 +359,17 @@ impl Catalog {
     ) -> Result<bool> {
         validate::worker(worker)?;
         validate::lease(lease)?;
-        let now = now_micros();
-        let args = args![
-            owner_of(self.scope()),
-            job_id,
-            worker,
-            now.saturating_add(micros(lease)),
-            now
-        ];
-        self.lease_guarded_write(HEARTBEAT, &args).await
+        let owner = owner_of(self.scope());
+        self.lease_guarded_write(HEARTBEAT, |now| {
+            args![
+                owner.as_str(),
+                job_id,
+                worker,
+                now.saturating_add(micros(lease)),
+                now
+            ]
+        })
+        .await
     }
 
     /// Marks a job `worker` holds as failed with `error`. `false` when it no longer holds it.
@@ -376,19 +378,25 @@ impl Catalog {
     /// [`CatalogError::InvalidInput`].
     pub async fn fail_training_job(&self, job_id: &str, worker: &str, error: &str) -> Result<bool> {
         validate::worker(worker)?;
-        let args = args![owner_of(self.scope()), job_id, worker, error, now_micros()];
-        self.lease_guarded_write(FAIL, &args).await
+        let owner = owner_of(self.scope());
+        self.lease_guarded_write(FAIL, |now| {
+            args![owner.as_str(), job_id, worker, error, now]
+        })
+        .await
     }
 
-    async fn lease_guarded_write(
+    /// Runs a write guarded by the lease; `args` gets the current time, read inside the
+    /// transaction (after any wait for the write lock), so an expired lease is never
+    /// judged live by a stale clock.
+    async fn lease_guarded_write<const N: usize>(
         &self,
         sql: &'static str,
-        args: &[crate::store::Value],
+        args: impl Fn(i64) -> [crate::store::Value; N] + Send + Sync,
     ) -> Result<bool> {
         self.store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
-                let args = args.to_vec();
-                async move { Ok(tx.write(tx.scope(), sql, &args).await? == 1) }.boxed()
+                let args = args(now_micros());
+                async move { Ok(tx.write(sql, &args).await? == 1) }.boxed()
             })
             .await
     }
@@ -406,7 +414,7 @@ impl Catalog {
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 async move {
                     let args = args![tx.owner(), max_attempts, now_micros()];
-                    tx.write(tx.scope(), RECLAIM, &args).await
+                    tx.write(RECLAIM, &args).await
                 }
                 .boxed()
             })
@@ -452,12 +460,10 @@ impl Catalog {
                     metrics.clone(),
                 );
                 async move {
-                    let scope = tx.scope();
                     let owner = tx.owner();
                     let now = now_micros();
                     let won = tx
                         .write(
-                            scope,
                             FINALIZE,
                             &args![
                                 owner.as_str(),
@@ -475,7 +481,6 @@ impl Catalog {
                     }
                     let written = tx
                         .write(
-                            scope,
                             WRITE_ARTIFACT,
                             &args![
                                 owner,
@@ -508,11 +513,7 @@ impl Catalog {
             .store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 let job_id = job_id.to_owned();
-                async move {
-                    tx.write(tx.scope(), DELETE, &args![tx.owner(), job_id])
-                        .await
-                }
-                .boxed()
+                async move { tx.write(DELETE, &args![tx.owner(), job_id]).await }.boxed()
             })
             .await?;
         if deleted == 0 {

@@ -28,7 +28,9 @@ pub(crate) struct BatchBuilder {
 
 impl BatchBuilder {
     /// A builder for `columns`, whose Arrow schema is `schema`.
-    pub fn new(schema: SchemaRef, columns: &[&'static ColumnDef], capacity: usize) -> Self {
+    pub fn new(schema: SchemaRef, columns: &[&'static ColumnDef], batch_size: usize) -> Self {
+        // Pre-allocate for a typical batch, not for whatever batch size a session sets.
+        let capacity = batch_size.min(8192);
         let columns = columns
             .iter()
             .map(|c| {

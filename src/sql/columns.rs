@@ -21,8 +21,22 @@ pub(crate) fn text(array: &ArrayRef, field: &'static str) -> Result<StringArray>
     Ok(cast.as_string::<i32>().clone())
 }
 
-/// `array` as 64-bit integers; `field` names it in errors.
+/// `array` as 64-bit integers; `field` names it in errors. Integers, NULL and integer
+/// text are accepted; a float or decimal is refused rather than truncated (`2.5` is not
+/// version 2).
 pub(crate) fn int(array: &ArrayRef, field: &'static str) -> Result<Int64Array> {
+    let t = array.data_type();
+    if !(t.is_integer()
+        || matches!(
+            t,
+            DataType::Null | DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        ))
+    {
+        return Err(CatalogError::invalid(
+            field,
+            format!("must be an integer, got {t}"),
+        ));
+    }
     let cast = cast_with_options(array, &DataType::Int64, &STRICT)
         .map_err(|e| CatalogError::invalid(field, format!("cannot be read as an integer: {e}")))?;
     Ok(cast.as_primitive::<Int64Type>().clone())

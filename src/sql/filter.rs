@@ -20,6 +20,9 @@ use datafusion::scalar::ScalarValue;
 use super::tables::{ColumnDef, ColumnKind, TableDef};
 use crate::store::Value;
 
+/// The longest `IN` list pushed down (each value is one bind parameter).
+const MAX_IN_LIST: usize = 1_000;
+
 /// A translated predicate: SQL pieces and bind values, numbered when rendered.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SqlPredicate {
@@ -124,6 +127,10 @@ fn predicate(expr: &Expr, table: &TableDef, out: &mut SqlPredicate) -> Option<()
             list,
             negated,
         }) => {
+            // Each value is a bind parameter, and databases cap their number per statement.
+            if list.len() > MAX_IN_LIST {
+                return None;
+            }
             let column = column(expr, table)?;
             let values: Vec<Value> = list
                 .iter()
@@ -155,6 +162,13 @@ fn predicate(expr: &Expr, table: &TableDef, out: &mut SqlPredicate) -> Option<()
                 return None;
             }
             let pattern = literal_for(column, pattern)?;
+            // A trailing lone backslash is a literal backslash to DataFusion, but an error
+            // (Postgres) or a never-matching pattern (SQLite) under ESCAPE '\'.
+            if let Value::Text(Some(p)) = &pattern
+                && p.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1
+            {
+                return None;
+            }
             out.sql(column.storage);
             out.sql(if *negated { " NOT LIKE " } else { " LIKE " });
             out.arg(pattern);
@@ -367,5 +381,9 @@ mod tests {
         let (sql, _) = render(col("version").between(lit(1), lit(3))).unwrap();
         assert_eq!(sql, "version BETWEEN $2 AND $3");
         assert!(render(col("model_id").ilike(lit("A%"))).is_none());
+        assert!(render(col("model_id").like(lit("ends\\"))).is_none());
+        assert!(render(col("model_id").like(lit("ends\\\\"))).is_some());
+        let long: Vec<Expr> = (0..=MAX_IN_LIST).map(|i| lit(i as i64)).collect();
+        assert!(render(col("version").in_list(long, false)).is_none());
     }
 }

@@ -93,15 +93,34 @@ impl Tx {
             .ok_or_else(|| CatalogError::Database(sqlx::Error::RowNotFound))
     }
 
-    /// Runs a write on rows owned by `row_owner`, after checking that the transaction may
-    /// write there. Returns the number of rows affected.
-    pub(crate) async fn write(
+    /// Runs a write (INSERT, UPDATE, DELETE) scoped to the transaction's owner: the
+    /// statement must bind the owner value (`owner = $n`, or the owner of a new row), which
+    /// is checked before it runs. Returns the number of rows affected.
+    pub(crate) async fn write(&mut self, sql: impl SqlSafeStr, args: &[Value]) -> Result<u64> {
+        self.assert_may_write(args)?;
+        self.execute_unchecked(sql, args).await
+    }
+
+    /// Like [`Tx::write`], for a statement with `RETURNING` that includes the `owner`
+    /// column: every returned row is checked to belong to the transaction's owner, and a
+    /// row of another owner fails the transaction (it rolls back).
+    pub(crate) async fn write_returning(
         &mut self,
-        row_owner: Scope,
         sql: impl SqlSafeStr,
         args: &[Value],
-    ) -> Result<u64> {
-        self.assert_may_write(row_owner)?;
+    ) -> Result<Vec<DbRow>> {
+        self.assert_may_write(args)?;
+        let rows = self.fetch_all(sql, args).await?;
+        let owner = self.owner();
+        for row in &rows {
+            if row.text("owner")? != owner {
+                return Err(CatalogError::TenantMismatch { scope: self.scope });
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn execute_unchecked(&mut self, sql: impl SqlSafeStr, args: &[Value]) -> Result<u64> {
         Ok(match &mut self.conn {
             TxConn::Sqlite(tx) => bind_sqlite(sqlx::query(sql), args)
                 .execute(&mut **tx)
@@ -114,20 +133,9 @@ impl Tx {
         })
     }
 
-    /// Like [`Tx::write`], for a statement with `RETURNING`.
-    pub(crate) async fn write_returning(
-        &mut self,
-        row_owner: Scope,
-        sql: impl SqlSafeStr,
-        args: &[Value],
-    ) -> Result<Vec<DbRow>> {
-        self.assert_may_write(row_owner)?;
-        self.fetch_all(sql, args).await
-    }
-
     /// Runs a set-based load that writes rows of many owners at once (fixtures only).
     pub(crate) async fn bulk_load(&mut self, sql: &'static str, args: &[Value]) -> Result<u64> {
-        self.write(self.scope, sql, args).await
+        self.execute_unchecked(sql, args).await
     }
 
     /// Runs DDL or bookkeeping that belongs to no tenant (migrations only).
@@ -136,16 +144,17 @@ impl Tx {
         sql: &'static str,
         args: &[Value],
     ) -> Result<u64> {
-        self.write(self.scope, sql, args).await
+        self.execute_unchecked(sql, args).await
     }
 
-    fn assert_may_write(&self, row_owner: Scope) -> Result<()> {
+    fn assert_may_write(&self, args: &[Value]) -> Result<()> {
         if self.read_only {
             return Err(CatalogError::Unsupported(
                 "write attempted in a read-only transaction".into(),
             ));
         }
-        if row_owner != self.scope {
+        let owner = Value::Text(Some(self.owner()));
+        if !args.contains(&owner) {
             return Err(CatalogError::TenantMismatch { scope: self.scope });
         }
         Ok(())

@@ -149,6 +149,15 @@ async fn pushed_filters_agree_with_datafusion(db: &TestDb) {
         )
         .await
         .unwrap();
+    catalog
+        .register_model(jammi_catalog::RegisterModel::new(
+            "trail",
+            "t",
+            "ends\\",
+            jammi_catalog::ModelTask::Ner,
+        ))
+        .await
+        .unwrap();
     let ctx = session(&catalog);
     rows(
         &ctx,
@@ -165,6 +174,8 @@ async fn pushed_filters_agree_with_datafusion(db: &TestDb) {
         "artifact_path LIKE '50\\%%'",
         "artifact_path NOT LIKE '%off'",
         "backend LIKE 'c\\\\d'",
+        "backend LIKE '%\\'",
+        "backend NOT LIKE 'ends\\'",
         "model_type = 'it''s'",
         "version > 1",
         "version >= 2 AND version < 3",

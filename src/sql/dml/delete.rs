@@ -118,7 +118,7 @@ impl CatalogDeleteExec {
                 let (sql, args) = (sqlx::AssertSqlSafe(sql.clone()), args.clone());
                 async move {
                     if table.kind != TableKind::Models {
-                        return tx.write(tx.scope(), sql, &args).await;
+                        return tx.write(sql, &args).await;
                     }
                     let targets = tx.fetch_all(sql, &args).await?;
                     for row in &targets {

@@ -69,7 +69,12 @@ impl ScalarUDFImpl for DeleteModelUdf {
 impl AsyncScalarUDFImpl for DeleteModelUdf {
     async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // Constant arguments arrive as scalars: expand every argument to one value per row.
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<Vec<_>>>()?;
         let model_id = text(&arrays[0], "model_id")?;
         let version = arrays.get(1).map(|a| int(a, "version")).transpose()?;
         let if_exists = arrays.get(2).map(|a| boolean(a, "if_exists")).transpose()?;

@@ -69,7 +69,12 @@ impl ScalarUDFImpl for RegisterModelUdf {
 impl AsyncScalarUDFImpl for RegisterModelUdf {
     async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // Constant arguments arrive as scalars: expand every argument to one value per row.
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<Vec<_>>>()?;
         let get = |i: usize| arrays.get(i);
         let model_id = text(&arrays[0], "model_id")?;
         let version = int(&arrays[1], "version")?;
