@@ -8,7 +8,7 @@ use super::rows;
 use crate::clock::now_micros;
 use crate::error::{CatalogError, Result};
 use crate::store::{DbRow, TxOptions, args};
-use crate::tenant::{Scope, owner_of};
+use crate::tenant::Scope;
 use crate::validate;
 
 /// What [`Catalog::create_eval_run`] writes.
@@ -125,13 +125,6 @@ fn run_from_row(row: &DbRow) -> Result<EvalRun> {
     })
 }
 
-fn not_found(run_id: &str) -> CatalogError {
-    CatalogError::NotFound {
-        kind: "eval run",
-        id: run_id.to_owned(),
-    }
-}
-
 /// Creates one eval run inside an open serializable transaction (shared with SQL `INSERT`).
 pub(crate) async fn create_in(tx: &mut crate::store::Tx, run: &NewEvalRun) -> Result<EvalRun> {
     let run_id = run
@@ -196,13 +189,8 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError::NotFound`].
     pub async fn get_eval_run(&self, run_id: &str) -> Result<EvalRun> {
-        let row = self
-            .store()
-            .fetch_optional(GET, &args![run_id, owner_of(self.scope())])
-            .await?;
-        row.as_ref()
-            .map(run_from_row)
-            .unwrap_or_else(|| Err(not_found(run_id)))
+        self.get_visible(GET, "eval run", run_id, run_from_row)
+            .await
     }
 
     /// Every visible eval run, oldest first.
@@ -210,12 +198,7 @@ impl Catalog {
     /// # Errors
     /// Database errors.
     pub async fn list_eval_runs(&self) -> Result<Vec<EvalRun>> {
-        self.store()
-            .fetch_all(LIST, &args![owner_of(self.scope())])
-            .await?
-            .iter()
-            .map(run_from_row)
-            .collect()
+        self.list_visible(LIST, run_from_row).await
     }
 
     /// Deletes an eval run the caller owns.
@@ -223,16 +206,6 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError::NotFound`] when the caller owns no such run.
     pub async fn delete_eval_run(&self, run_id: &str) -> Result<()> {
-        let deleted = self
-            .store()
-            .transaction(self.scope(), TxOptions::write(), |tx| {
-                let run_id = run_id.to_owned();
-                async move { tx.write(DELETE, &args![tx.owner(), run_id]).await }.boxed()
-            })
-            .await?;
-        if deleted == 0 {
-            return Err(not_found(run_id));
-        }
-        Ok(())
+        self.delete_owned(DELETE, "eval run", run_id).await
     }
 }

@@ -23,9 +23,11 @@ pub(crate) mod dml {
     pub(crate) use super::training_jobs::create_in as create_training_job_in;
 }
 
-use crate::error::Result;
-use crate::store::Store;
-use crate::tenant::Scope;
+use futures::FutureExt;
+
+use crate::error::{CatalogError, Result};
+use crate::store::{DbRow, Store, TxOptions, args};
+use crate::tenant::{Scope, owner_of};
 
 /// A handle on the catalog, bound to one scope.
 #[derive(Clone, Debug)]
@@ -66,5 +68,64 @@ impl Catalog {
     /// The underlying store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+}
+
+/// The read and delete shapes that training jobs, eval runs and result tables share.
+impl Catalog {
+    /// Every visible row of `sql`, whose one parameter is the caller's owner.
+    async fn list_visible<T>(
+        &self,
+        sql: &'static str,
+        from_row: fn(&DbRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.store()
+            .fetch_all(sql, &args![owner_of(self.scope())])
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+
+    /// The visible row `id` of `sql` (`$1` the id, `$2` the owner; own row first), or
+    /// *not found* for `kind`.
+    async fn get_visible<T>(
+        &self,
+        sql: &'static str,
+        kind: &'static str,
+        id: &str,
+        from_row: fn(&DbRow) -> Result<T>,
+    ) -> Result<T> {
+        match self
+            .store()
+            .fetch_optional(sql, &args![id, owner_of(self.scope())])
+            .await?
+        {
+            Some(row) => from_row(&row),
+            None => Err(not_found(kind, id)),
+        }
+    }
+
+    /// Deletes the caller's own row `id` with `sql` (`$1` the owner, `$2` the id); a row
+    /// the caller does not own, or that does not exist, is *not found* for `kind`.
+    async fn delete_owned(&self, sql: &'static str, kind: &'static str, id: &str) -> Result<()> {
+        let deleted = self
+            .store()
+            .transaction(self.scope(), TxOptions::write(), |tx| {
+                let id = id.to_owned();
+                async move { tx.write(sql, &args![tx.owner(), id]).await }.boxed()
+            })
+            .await?;
+        if deleted == 0 {
+            return Err(not_found(kind, id));
+        }
+        Ok(())
+    }
+}
+
+fn not_found(kind: &'static str, id: &str) -> CatalogError {
+    CatalogError::NotFound {
+        kind,
+        id: id.to_owned(),
     }
 }

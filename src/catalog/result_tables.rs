@@ -9,7 +9,7 @@ use crate::clock::now_micros;
 use crate::error::{CatalogError, Result};
 use crate::store::{DbRow, TxOptions, args};
 use crate::task::ModelTask;
-use crate::tenant::{Scope, owner_of};
+use crate::tenant::Scope;
 use crate::validate;
 
 status_enum! {
@@ -128,13 +128,6 @@ fn table_from_row(row: &DbRow) -> Result<ResultTable> {
     })
 }
 
-fn not_found(table_name: &str) -> CatalogError {
-    CatalogError::NotFound {
-        kind: "result table",
-        id: table_name.to_owned(),
-    }
-}
-
 /// Creates one result table inside an open serializable transaction (shared with SQL
 /// `INSERT`).
 pub(crate) async fn create_in(
@@ -183,13 +176,8 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError::NotFound`].
     pub async fn get_result_table(&self, table_name: &str) -> Result<ResultTable> {
-        let row = self
-            .store()
-            .fetch_optional(GET, &args![table_name, owner_of(self.scope())])
-            .await?;
-        row.as_ref()
-            .map(table_from_row)
-            .unwrap_or_else(|| Err(not_found(table_name)))
+        self.get_visible(GET, "result table", table_name, table_from_row)
+            .await
     }
 
     /// Every visible result table, oldest first.
@@ -197,12 +185,7 @@ impl Catalog {
     /// # Errors
     /// Database errors.
     pub async fn list_result_tables(&self) -> Result<Vec<ResultTable>> {
-        self.store()
-            .fetch_all(LIST, &args![owner_of(self.scope())])
-            .await?
-            .iter()
-            .map(table_from_row)
-            .collect()
+        self.list_visible(LIST, table_from_row).await
     }
 
     /// Sets the status (and, when given, the row count) of a result table the caller owns.
@@ -231,7 +214,7 @@ impl Catalog {
             })
             .await?;
         if updated == 0 {
-            return Err(not_found(table_name));
+            return Err(super::not_found("result table", table_name));
         }
         Ok(())
     }
@@ -241,16 +224,6 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError::NotFound`] when the caller owns no such table.
     pub async fn delete_result_table(&self, table_name: &str) -> Result<()> {
-        let deleted = self
-            .store()
-            .transaction(self.scope(), TxOptions::write(), |tx| {
-                let args = args![tx.owner(), table_name];
-                async move { tx.write(DELETE, &args).await }.boxed()
-            })
-            .await?;
-        if deleted == 0 {
-            return Err(not_found(table_name));
-        }
-        Ok(())
+        self.delete_owned(DELETE, "result table", table_name).await
     }
 }

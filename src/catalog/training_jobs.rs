@@ -259,13 +259,6 @@ pub(crate) async fn create_in(tx: &mut Tx, job: &NewTrainingJob) -> Result<Train
     }
 }
 
-fn not_found(job_id: &str) -> CatalogError {
-    CatalogError::NotFound {
-        kind: "training job",
-        id: job_id.to_owned(),
-    }
-}
-
 impl Catalog {
     /// Queues a training job owned by the caller's scope. The base model is resolved by the
     /// get rule and stored by key.
@@ -297,13 +290,8 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError::NotFound`].
     pub async fn get_training_job(&self, job_id: &str) -> Result<TrainingJob> {
-        let row = self
-            .store()
-            .fetch_optional(GET, &args![job_id, owner_of(self.scope())])
-            .await?;
-        row.as_ref()
-            .map(job_from_row)
-            .unwrap_or_else(|| Err(not_found(job_id)))
+        self.get_visible(GET, "training job", job_id, job_from_row)
+            .await
     }
 
     /// Every visible training job, oldest first.
@@ -311,12 +299,7 @@ impl Catalog {
     /// # Errors
     /// Database errors.
     pub async fn list_training_jobs(&self) -> Result<Vec<TrainingJob>> {
-        self.store()
-            .fetch_all(LIST, &args![owner_of(self.scope())])
-            .await?
-            .iter()
-            .map(job_from_row)
-            .collect()
+        self.list_visible(LIST, job_from_row).await
     }
 
     /// Claims the oldest queued job of the caller's scope for `worker`, for `lease`:
@@ -509,16 +492,6 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError::NotFound`] when the caller owns no such job.
     pub async fn delete_training_job(&self, job_id: &str) -> Result<()> {
-        let deleted = self
-            .store()
-            .transaction(self.scope(), TxOptions::write(), |tx| {
-                let job_id = job_id.to_owned();
-                async move { tx.write(DELETE, &args![tx.owner(), job_id]).await }.boxed()
-            })
-            .await?;
-        if deleted == 0 {
-            return Err(not_found(job_id));
-        }
-        Ok(())
+        self.delete_owned(DELETE, "training job", job_id).await
     }
 }
