@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod concurrency;
 mod eval_runs_and_result_tables;
 mod migrations;
 mod models;

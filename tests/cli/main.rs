@@ -406,3 +406,50 @@ async fn delete_with_limit_or_a_subquery_is_refused() {
     ]));
     assert_eq!(stdout(&left), "n\n1\n");
 }
+
+#[tokio::test]
+async fn eight_processes_register_versions_one_to_two_hundred_on_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+    // All eight open (create, migrate) the new file at the same time, then write.
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            jammi(dir.path())
+                .args([
+                    "--db",
+                    &db,
+                    "--format",
+                    "csv",
+                    "-c",
+                    "SELECT register_model('hot', NULL, 'embedding', 'candle', 'ner') AS v FROM generate_series(1, 25)",
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "a writer failed: {}", stderr(&out));
+        versions.extend(
+            stdout(&out)
+                .lines()
+                .skip(1)
+                .map(|v| v.parse::<i32>().unwrap()),
+        );
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=200).collect::<Vec<_>>());
+    let count = run(jammi(dir.path()).args([
+        "--db",
+        &db,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT count(*) AS n FROM jammi.public.models",
+    ]));
+    assert_eq!(stdout(&count), "n\n200\n");
+}

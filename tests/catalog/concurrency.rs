@@ -1,0 +1,181 @@
+//! Concurrent writers, claimers and cancelled callers (SPEC §10), on both backends.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use jammi_catalog::{
+    CatalogError, ModelTask, NewEvalRun, NewResultTable, NewTrainingJob, RegisterModel,
+    ResultTableStatus, TenantId,
+};
+
+use crate::backend_tests;
+use crate::common::TestDb;
+
+fn model(name: &str) -> RegisterModel {
+    RegisterModel::new(name, "embedding", "candle", ModelTask::TextEmbedding)
+}
+
+async fn registers_racing_deletes_never_orphan_a_reference(db: &TestDb) {
+    let t = db.scoped(TenantId::random());
+    for _ in 0..15 {
+        t.register_model(model("contested")).await.unwrap();
+    }
+    let deleter = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            let mut deleted = 0;
+            for _ in 0..15 {
+                match t.delete_model("contested", None, true).await {
+                    Ok(true) => deleted += 1,
+                    Ok(false) | Err(CatalogError::ModelReferenced { .. }) => {}
+                    Err(e) => panic!("delete failed: {e}"),
+                }
+                tokio::task::yield_now().await;
+            }
+            deleted
+        })
+    };
+    let referrer = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            let mut made = 0;
+            for i in 0..5 {
+                let table = NewResultTable {
+                    table_name: format!("out-{i}"),
+                    source_id: "s".into(),
+                    model_id: "contested".into(),
+                    task: ModelTask::TextEmbedding,
+                    parquet_path: "/p".into(),
+                    row_count: None,
+                    status: ResultTableStatus::Building,
+                };
+                t.create_result_table(table)
+                    .await
+                    .expect("no error surfaces");
+                match t
+                    .create_eval_run(NewEvalRun::new("contested", "r", "{}"))
+                    .await
+                {
+                    Ok(_) => made += 1,
+                    Err(CatalogError::ModelNotFound { .. }) => {}
+                    Err(e) => panic!("eval run failed: {e}"),
+                }
+            }
+            made
+        })
+    };
+    let registrar = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            for _ in 0..10 {
+                t.register_model(model("contested"))
+                    .await
+                    .expect("no error surfaces");
+            }
+        })
+    };
+    let (deleted, _runs, ()) = (
+        deleter.await.unwrap(),
+        referrer.await.unwrap(),
+        registrar.await.unwrap(),
+    );
+
+    let versions: BTreeSet<i32> = t
+        .list_models()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.model_id == "contested")
+        .map(|m| m.version)
+        .collect();
+    // Result tables reference the name: the last version can never have gone.
+    assert!(!t.list_result_tables().await.unwrap().is_empty());
+    assert!(
+        !versions.is_empty(),
+        "all versions deleted while referenced (deleted {deleted})"
+    );
+    // Eval runs reference a key: each one's model row exists.
+    for run in t.list_eval_runs().await.unwrap() {
+        assert!(
+            versions.contains(&run.model_version.unwrap()),
+            "orphaned eval run {run:?}"
+        );
+    }
+}
+
+async fn concurrent_claimers_each_job_has_exactly_one_owner(db: &TestDb) {
+    let t = db.scoped(TenantId::random());
+    t.register_model(model("base")).await.unwrap();
+    for i in 0..40 {
+        t.create_training_job(NewTrainingJob {
+            job_id: Some(format!("job-{i:02}")),
+            ..NewTrainingJob::new("base", "out", "s", "l", "{}")
+        })
+        .await
+        .unwrap();
+    }
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let t = t.clone();
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(job) = t
+                .claim_next_training_job(&format!("worker-{w}"), Duration::from_secs(60))
+                .await
+                .expect("no error surfaces")
+            {
+                mine.push(job.job_id);
+            }
+            mine
+        }));
+    }
+    let mut claimed = Vec::new();
+    for worker in workers {
+        claimed.extend(worker.await.unwrap());
+    }
+    claimed.sort();
+    let expected: Vec<String> = (0..40).map(|i| format!("job-{i:02}")).collect();
+    assert_eq!(claimed, expected, "a job was claimed twice or not at all");
+    for job in t.list_training_jobs().await.unwrap() {
+        assert_eq!(job.attempts, 1, "{}", job.job_id);
+    }
+}
+
+async fn cancelled_callers_do_not_poison_the_pool(db: &TestDb) {
+    let t = db.scoped(TenantId::random());
+    let mut finished = 0;
+    for i in 0..60u64 {
+        // Cancel registrations at every point of their transaction.
+        let budget = Duration::from_micros(50 * (i % 20));
+        if tokio::time::timeout(budget, t.register_model(model("cancelled")))
+            .await
+            .is_ok()
+        {
+            finished += 1;
+        }
+    }
+    // Every later call works, and what was cancelled left nothing half-written.
+    let next = t
+        .register_model(model("cancelled"))
+        .await
+        .expect("pool still usable");
+    let versions: Vec<i32> = t
+        .list_models()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.version)
+        .collect();
+    assert_eq!(
+        versions.len() as i32,
+        next.version,
+        "versions {versions:?} after {finished} finished"
+    );
+    assert_eq!(versions, (1..=next.version).collect::<Vec<_>>());
+}
+
+backend_tests!(
+    registers_racing_deletes_never_orphan_a_reference,
+    concurrent_claimers_each_job_has_exactly_one_owner,
+    cancelled_callers_do_not_poison_the_pool,
+);
