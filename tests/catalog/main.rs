@@ -5,6 +5,7 @@ mod common;
 
 mod concurrency;
 mod eval_runs_and_result_tables;
+mod faults;
 mod migrations;
 mod models;
 mod training_jobs;
