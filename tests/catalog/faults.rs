@@ -16,8 +16,14 @@ fn model(name: &str) -> RegisterModel {
 async fn a_corrupt_sqlite_file_gives_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("corrupt.db");
-    std::fs::write(&path, b"this is not a database, just sixty-four bytes of text padding..").unwrap();
-    let err = Catalog::open(&format!("sqlite://{}", path.display())).await.unwrap_err();
+    std::fs::write(
+        &path,
+        b"this is not a database, just sixty-four bytes of text padding..",
+    )
+    .unwrap();
+    let err = Catalog::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("not a database"), "{text}");
 }
@@ -31,7 +37,9 @@ async fn a_read_only_sqlite_catalog_refuses_writes_with_a_clear_error() {
     writable.register_model(model("kept")).await.unwrap();
     writable.store().close().await;
 
-    let read_only = Catalog::open(&format!("{url}?mode=ro")).await.expect("a migrated file opens read-only");
+    let read_only = Catalog::open(&format!("{url}?mode=ro"))
+        .await
+        .expect("a migrated file opens read-only");
     assert_eq!(read_only.list_models().await.unwrap().len(), 1);
     let err = read_only.register_model(model("new")).await.unwrap_err();
     assert!(err.to_string().contains("readonly database"), "{err}");
@@ -62,7 +70,11 @@ impl Proxy {
                 tracked.lock().unwrap().push(forward.abort_handle());
             }
         });
-        Proxy { port, accept, connections }
+        Proxy {
+            port,
+            accept,
+            connections,
+        }
     }
 
     /// Closes the listener and every forwarded connection, as if the server went away.
@@ -77,7 +89,9 @@ impl Proxy {
 
 #[tokio::test]
 async fn postgres_going_away_is_unavailable_and_the_catalog_recovers() {
-    let Some(db) = crate::common::TestDb::postgres().await else { return };
+    let Some(db) = crate::common::TestDb::postgres().await else {
+        return;
+    };
     // Route the same schema through the proxy: postgres://user@127.0.0.1:PORT/db?...
     let url = db.url.clone();
     let (scheme_user, rest) = url.split_once('@').unwrap();
@@ -101,7 +115,10 @@ async fn postgres_going_away_is_unavailable_and_the_catalog_recovers() {
             Err(_) => panic!("a call hung instead of failing"),
         }
     }
-    assert!(saw_unavailable, "the catalog never noticed the database was gone");
+    assert!(
+        saw_unavailable,
+        "the catalog never noticed the database was gone"
+    );
 
     let proxy = Proxy::start(port, host_port.to_owned()).await;
     let mut recovered = false;
@@ -112,8 +129,17 @@ async fn postgres_going_away_is_unavailable_and_the_catalog_recovers() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(recovered, "the catalog did not recover when the database came back");
-    let names: Vec<String> = catalog.list_models().await.unwrap().into_iter().map(|m| m.model_id).collect();
+    assert!(
+        recovered,
+        "the catalog did not recover when the database came back"
+    );
+    let names: Vec<String> = catalog
+        .list_models()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.model_id)
+        .collect();
     assert!(names.contains(&"before".to_owned()) && names.contains(&"after".to_owned()));
     proxy.cut();
     catalog.store().close().await;

@@ -6,6 +6,7 @@ mod common;
 mod concurrency;
 mod eval_runs_and_result_tables;
 mod faults;
+mod fuzz;
 mod migrations;
 mod models;
 mod training_jobs;

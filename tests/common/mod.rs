@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod rng;
 
 use jammi_catalog::{Catalog, TenantId};
 use sqlx::Connection;

@@ -4,6 +4,7 @@
 mod common;
 
 mod join;
+mod oracle;
 mod pushdown;
 mod scale;
 mod schema;

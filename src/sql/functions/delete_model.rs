@@ -5,11 +5,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, BooleanBuilder};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::exec_err;
+use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::async_udf::AsyncScalarUDFImpl;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use super::scoped_udf_identity;
@@ -35,14 +35,7 @@ impl DeleteModelUdf {
     pub fn new(catalog: Catalog) -> Self {
         DeleteModelUdf {
             catalog,
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Any(1),
-                    TypeSignature::Any(2),
-                    TypeSignature::Any(3),
-                ],
-                Volatility::Volatile,
-            ),
+            signature: Signature::variadic_any(Volatility::Volatile),
         }
     }
 }
@@ -56,7 +49,15 @@ impl ScalarUDFImpl for DeleteModelUdf {
         &self.signature
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    /// Called while planning: the place to refuse a wrong number of arguments with the
+    /// function's usage rather than DataFusion's signature dump.
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        if !(1..=3).contains(&arg_types.len()) {
+            return plan_err!(
+                "delete_model(model_id [, version [, if_exists]]) takes 1 to 3 arguments, got {}",
+                arg_types.len()
+            );
+        }
         Ok(DataType::Boolean)
     }
 

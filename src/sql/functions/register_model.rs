@@ -6,11 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::Int32Builder;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::exec_err;
+use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::async_udf::AsyncScalarUDFImpl;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use super::scoped_udf_identity;
@@ -34,15 +34,7 @@ impl RegisterModelUdf {
     pub fn new(catalog: Catalog) -> Self {
         RegisterModelUdf {
             catalog,
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Any(5),
-                    TypeSignature::Any(6),
-                    TypeSignature::Any(7),
-                    TypeSignature::Any(8),
-                ],
-                Volatility::Volatile,
-            ),
+            signature: Signature::variadic_any(Volatility::Volatile),
         }
     }
 }
@@ -56,7 +48,15 @@ impl ScalarUDFImpl for RegisterModelUdf {
         &self.signature
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    /// Called while planning: the place to refuse a wrong number of arguments with the
+    /// function's usage rather than DataFusion's signature dump.
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        if !(5..=8).contains(&arg_types.len()) {
+            return plan_err!(
+                "register_model(model_id, version, model_type, backend, task [, base_model_id [, artifact_path [, config_json]]]) takes 5 to 8 arguments, got {}",
+                arg_types.len()
+            );
+        }
         Ok(DataType::Int32)
     }
 
