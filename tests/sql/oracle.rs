@@ -186,7 +186,7 @@ async fn random_writes_stay_in_their_scope(db: &TestDb) {
 async fn random_function_arguments_never_panic(db: &TestDb) {
     let ctx = session(&db.catalog.with_scope(Some(TenantId::random())));
     let mut rng = Rng(env_number("JAMMI_ORACLE_SEED", 20261128));
-    let mut arg = |rng: &mut Rng| -> String {
+    let arg = |rng: &mut Rng| -> String {
         match rng.next() % 6 {
             0 => "NULL".to_owned(),
             1 => format!("{}", rng.next() as i64 % 100),
@@ -201,7 +201,7 @@ async fn random_function_arguments_never_panic(db: &TestDb) {
     };
     let (mut ok, mut refused) = (0, 0);
     for _ in 0..150 {
-        let sql = if rng.next() % 3 == 0 {
+        let sql = if rng.next().is_multiple_of(3) {
             let n = 1 + rng.next() % 3;
             let args: Vec<String> = (0..n).map(|_| arg(&mut rng)).collect();
             format!("SELECT delete_model({}) AS r", args.join(", "))
