@@ -145,3 +145,73 @@ async fn postgres_going_away_is_unavailable_and_the_catalog_recovers() {
     catalog.store().close().await;
     db.cleanup().await;
 }
+
+/// A reference committed by another client between `delete_model`'s reference scan and its
+/// delete: Postgres reports a conflict, the store retries, and the retry sees the
+/// reference. With no retries allowed the caller gets *retry exhausted*, typed.
+#[tokio::test]
+async fn a_reference_committed_during_a_delete_is_retried_into_referenced() {
+    use sqlx::Connection;
+    let Some(db) = crate::common::TestDb::postgres().await else {
+        return;
+    };
+    for max_attempts in [12, 1] {
+        let tenant = jammi_catalog::TenantId::random();
+        let store = jammi_catalog::Store::connect(&db.url)
+            .await
+            .unwrap()
+            .with_retry_policy(jammi_catalog::RetryPolicy {
+                max_attempts,
+                ..Default::default()
+            });
+        let catalog = Catalog::new(store, Some(tenant));
+        catalog.register_model(model("m").version(1)).await.unwrap();
+
+        // Another client: reads the model and inserts an eval run referencing it, and
+        // keeps its transaction open.
+        let mut other = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::raw_sql("BEGIN ISOLATION LEVEL SERIALIZABLE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        sqlx::query("SELECT count(*) FROM models WHERE model_id = 'm'")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO eval_runs (owner, run_id, model_key, model_id, model_version, eval_type, metrics, created_at) \
+             VALUES ($1, 'racing-run', $2, 'm', 1, 'r', '{}', 0)",
+        )
+        .bind(tenant.to_string())
+        .bind(format!("{tenant}::m::1"))
+        .execute(&mut other)
+        .await
+        .unwrap();
+
+        let deleting = {
+            let catalog = catalog.clone();
+            tokio::spawn(async move { catalog.delete_model("m", None, false).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
+
+        let outcome = deleting.await.unwrap();
+        match (max_attempts, outcome) {
+            (12, Err(CatalogError::ModelReferenced { edges, .. })) => {
+                assert_eq!(edges, vec!["eval_runs.model_key"]);
+                assert!(catalog.store().stats().retries() >= 1);
+            }
+            (1, Err(CatalogError::RetryExhausted { attempts: 1, .. })) => {}
+            (n, other) => panic!("max_attempts {n}: unexpected {other:?}"),
+        }
+        assert_eq!(
+            catalog.list_models().await.unwrap().len(),
+            1,
+            "the model must survive"
+        );
+        catalog.delete_eval_run("racing-run").await.unwrap();
+        catalog.delete_model("m", None, false).await.unwrap();
+        catalog.store().close().await;
+    }
+    db.cleanup().await;
+}
