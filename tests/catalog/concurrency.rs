@@ -141,6 +141,122 @@ async fn concurrent_claimers_each_job_has_exactly_one_owner(db: &TestDb) {
     }
 }
 
+async fn claims_racing_reclaims_complete_each_job_exactly_once(db: &TestDb) {
+    let t = db.scoped(TenantId::random());
+    t.register_model(model("base")).await.unwrap();
+    t.register_model(model("out").version(1)).await.unwrap();
+    for i in 0..12 {
+        t.create_training_job(NewTrainingJob {
+            job_id: Some(format!("job-{i:02}")),
+            ..NewTrainingJob::new("base", "out", "s", "l", "{}")
+        })
+        .await
+        .unwrap();
+    }
+    let reclaimer = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            let mut reclaimed = 0;
+            for _ in 0..400 {
+                reclaimed += t
+                    .reclaim_expired_training_jobs(1_000)
+                    .await
+                    .expect("no error surfaces");
+                if t.list_training_jobs()
+                    .await
+                    .unwrap()
+                    .iter()
+                    .all(|j| j.status == jammi_catalog::JobStatus::Completed)
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            reclaimed
+        })
+    };
+    let mut workers = Vec::new();
+    for w in 0..6u64 {
+        let t = t.clone();
+        workers.push(tokio::spawn(async move {
+            let mut finished = Vec::new();
+            for round in 0..400u64 {
+                // Leases from 1 to 8 ms, work from 0 to 5 ms: many leases expire mid-work.
+                let lease = Duration::from_millis(1 + (w + round) % 8);
+                let Some(job) = t
+                    .claim_next_training_job(&format!("w{w}"), lease)
+                    .await
+                    .expect("claim")
+                else {
+                    if t.list_training_jobs()
+                        .await
+                        .unwrap()
+                        .iter()
+                        .all(|j| j.status == jammi_catalog::JobStatus::Completed)
+                    {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                };
+                tokio::time::sleep(Duration::from_millis((w * 3 + round) % 6)).await;
+                if t.finalize_training_job(&job.job_id, &format!("w{w}"), "out", 1, "/w", None)
+                    .await
+                    .expect("finalize")
+                {
+                    finished.push(job.job_id);
+                }
+            }
+            finished
+        }));
+    }
+    let mut finished = Vec::new();
+    for worker in workers {
+        finished.extend(worker.await.unwrap());
+    }
+    let reclaimed = reclaimer.await.unwrap();
+    eprintln!("reclaimed {reclaimed} expired leases");
+    finished.sort();
+    let expected: Vec<String> = (0..12).map(|i| format!("job-{i:02}")).collect();
+    assert_eq!(
+        finished, expected,
+        "a job was finalized twice or never (reclaimed {reclaimed})"
+    );
+}
+
+/// Eight deleters of the latest version of one model conflict on Postgres (serializable
+/// transactions reading and deleting the same rows); every conflict is retried, none
+/// reaches a caller, and every version is deleted exactly once.
+async fn conflicting_deletes_are_retried_invisibly_and_counted(db: &TestDb) {
+    let t = db.scoped(TenantId::random());
+    for _ in 0..80 {
+        t.register_model(model("hot")).await.unwrap();
+    }
+    let retries_before = t.store().stats().retries();
+    let mut deleters = Vec::new();
+    for _ in 0..8 {
+        let t = t.clone();
+        deleters.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                assert!(
+                    t.delete_model("hot", None, false)
+                        .await
+                        .expect("no conflict surfaces")
+                );
+            }
+        }));
+    }
+    for d in deleters {
+        d.await.unwrap();
+    }
+    assert!(t.list_models().await.unwrap().is_empty());
+    let retries = t.store().stats().retries() - retries_before;
+    eprintln!(
+        "{:?}: 80 conflicting deletes, {retries} retries",
+        t.store().backend()
+    );
+}
+
 async fn cancelled_callers_do_not_poison_the_pool(db: &TestDb) {
     let t = db.scoped(TenantId::random());
     let mut finished = 0;
@@ -177,5 +293,7 @@ async fn cancelled_callers_do_not_poison_the_pool(db: &TestDb) {
 backend_tests!(
     registers_racing_deletes_never_orphan_a_reference,
     concurrent_claimers_each_job_has_exactly_one_owner,
+    claims_racing_reclaims_complete_each_job_exactly_once,
+    conflicting_deletes_are_retried_invisibly_and_counted,
     cancelled_callers_do_not_poison_the_pool,
 );
