@@ -67,3 +67,43 @@ pub async fn generate_models(catalog: &Catalog, rows: u64, tenants: u64) -> Resu
         })
         .await
 }
+
+/// The statement behind [`Catalog::get_model`] (`$1` the name, `$2` the caller's owner,
+/// `''` when unscoped), for baselines that run the same SQL through raw sqlx.
+pub const GET_MODEL_SQL: &str = crate::catalog::sql_text::GET_LATEST;
+
+const VERSIONS_SQLITE: &str = "WITH RECURSIVE seq(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM seq WHERE v < $1) \
+    INSERT INTO models (model_key, owner, model_id, version, model_type, task, backend, status, \
+      base_model_id, artifact_path, config_json, created_at, updated_at) \
+    SELECT CASE WHEN $2 = '' THEN '' ELSE $2 || '::' END || $3 || '::' || v, $2, $3, v, 'embedding', \
+      'text_embedding', 'candle', 'registered', NULL, NULL, NULL, $4 + v, $4 + v FROM seq";
+
+const VERSIONS_POSTGRES: &str = "INSERT INTO models (model_key, owner, model_id, version, model_type, task, \
+      backend, status, base_model_id, artifact_path, config_json, created_at, updated_at) \
+    SELECT CASE WHEN $2 = '' THEN '' ELSE $2 || '::' END || $3 || '::' || v, $2, $3, v, 'embedding', \
+      'text_embedding', 'candle', 'registered', NULL, NULL, NULL, $4 + v, $4 + v \
+    FROM generate_series(1::bigint, $1) AS s(v)";
+
+/// Adds versions 1..=`versions` of `name` in `catalog`'s scope. Meant for a name with no
+/// versions yet. The keys are those [`Catalog::register_model`] would write.
+///
+/// # Errors
+/// Database errors.
+pub async fn generate_versions(catalog: &Catalog, name: &str, versions: u64) -> Result<()> {
+    crate::validate::name("model_id", name)?;
+    let owner = crate::tenant::owner_of(catalog.scope());
+    let (name, versions) = (name.to_owned(), versions as i64);
+    catalog
+        .store()
+        .transaction(catalog.scope(), TxOptions::write(), |tx| {
+            let (owner, name) = (owner.clone(), name.clone());
+            async move {
+                let sql = tx.dialect(VERSIONS_SQLITE, VERSIONS_POSTGRES);
+                tx.bulk_load(sql, &args![versions, owner, name, now_micros()])
+                    .await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+}

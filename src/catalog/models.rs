@@ -148,7 +148,7 @@ macro_rules! model_columns {
 
 /// Own latest and global latest, each one index seek; the own row wins before versions are
 /// compared (a tenant's v1 shadows a global v2).
-const GET_LATEST: &str = concat!(
+pub(crate) const GET_LATEST: &str = concat!(
     "SELECT * FROM (SELECT ",
     model_columns!(),
     ", 0 AS preference FROM models WHERE model_id = $1 AND owner = $2 \

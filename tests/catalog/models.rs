@@ -401,7 +401,35 @@ async fn delete_succeeds_once_references_are_gone(db: &TestDb) {
     assert!(t.delete_model("m", None, false).await.unwrap());
 }
 
+/// The bulk fixtures write the same keys as `register_model` (an upsert of a generated
+/// version must update it, not collide on the unique index).
+async fn generated_versions_use_the_catalogs_keys(db: &TestDb) {
+    for scope in [Some(TenantId::random()), None] {
+        let c = db.catalog.with_scope(scope);
+        jammi_catalog::fixtures::generate_versions(&c, "gen", 5)
+            .await
+            .unwrap();
+        let updated = c
+            .register_model(embedding("gen").version(3).artifact_path("/p3"))
+            .await
+            .unwrap();
+        assert_eq!(updated.artifact_path.as_deref(), Some("/p3"));
+        assert_eq!(c.register_model(embedding("gen")).await.unwrap().version, 6);
+        assert!(c.delete_model("gen", Some(3), false).await.unwrap());
+        assert_eq!(
+            c.list_models()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|m| m.model_id == "gen")
+                .count(),
+            5
+        );
+    }
+}
+
 backend_tests!(
+    generated_versions_use_the_catalogs_keys,
     two_tenants_see_disjoint_rows_and_both_see_global,
     list_is_ordered_by_creation_then_name_and_version,
     tenant_v1_shadows_global_v2,
