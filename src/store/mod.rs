@@ -133,13 +133,33 @@ impl Store {
     /// when the database cannot be reached, [`CatalogError::Migration`] when the schema
     /// cannot be brought up to date.
     pub async fn connect(url: &str) -> Result<Self> {
+        // Processes creating the same new SQLite file at once can see "database is locked"
+        // while one of them switches it to WAL and migrates it, on paths that SQLite's busy
+        // handler does not cover; opening is retried for that case only.
+        let mut attempt = 0;
+        loop {
+            match Store::connect_once(url).await {
+                Err(e) if attempt < 50 && is_sqlite_lock(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt.min(10)))
+                        .await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn connect_once(url: &str) -> Result<Self> {
         let pool = connect::connect(url).await?;
         let store = Store {
             pool,
             retry: RetryPolicy::default(),
             stats: Arc::new(StoreStats::default()),
         };
-        migrations::migrate(&store).await?;
+        if let Err(e) = migrations::migrate(&store).await {
+            store.close().await;
+            return Err(e);
+        }
         Ok(store)
     }
 
@@ -310,4 +330,10 @@ impl Store {
     ) -> Result<Option<DbRow>> {
         tx::at_most_one(self.fetch_all(sql, args).await?)
     }
+}
+
+/// SQLite's "busy" / "locked" results, however wrapped.
+fn is_sqlite_lock(error: &CatalogError) -> bool {
+    matches!(error.database_code().as_deref(), Some("5" | "6" | "517"))
+        || error.to_string().contains("database is locked")
 }
