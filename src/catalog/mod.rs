@@ -23,7 +23,7 @@ pub(crate) mod sql_text {
 pub(crate) mod dml {
     //! The in-transaction operations that SQL `INSERT` / `DELETE` run for many rows.
     pub(crate) use super::eval_runs::create_in as create_eval_run_in;
-    pub(crate) use super::models::{delete_in as delete_model_in, register_in};
+    pub(crate) use super::models::{delete_in as delete_model_in, register_many_in};
     pub(crate) use super::result_tables::create_in as create_result_table_in;
     pub(crate) use super::training_jobs::create_in as create_training_job_in;
 }

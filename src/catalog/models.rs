@@ -174,26 +174,39 @@ const LIST_VISIBLE: &str = concat!(
     " FROM models WHERE owner IN ($1, '') ORDER BY created_at, model_id, version"
 );
 
+/// The column list of a new model row; values follow in this order.
+macro_rules! insert_model_head {
+    () => {
+        "INSERT INTO models (model_key, owner, model_id, version, model_type, task, backend, \
+           status, base_model_id, artifact_path, config_json, created_at, updated_at) VALUES "
+    };
+}
+
+/// What a register of an existing version changes, and only in the caller's own row.
+macro_rules! upsert_model_conflict {
+    () => {
+        " ON CONFLICT (model_key) DO UPDATE SET \
+           model_type = excluded.model_type, task = excluded.task, backend = excluded.backend, \
+           base_model_id = excluded.base_model_id, config_json = excluded.config_json, \
+           artifact_path = COALESCE(excluded.artifact_path, models.artifact_path), \
+           updated_at = excluded.updated_at \
+         WHERE models.owner = excluded.owner"
+    };
+}
+
 const UPSERT: &str = concat!(
-    "INSERT INTO models (model_key, owner, model_id, version, model_type, task, backend, status, \
-       base_model_id, artifact_path, config_json, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'registered', $8, $9, $10, $11, $11) \
-     ON CONFLICT (model_key) DO UPDATE SET \
-       model_type = excluded.model_type, task = excluded.task, backend = excluded.backend, \
-       base_model_id = excluded.base_model_id, config_json = excluded.config_json, \
-       artifact_path = COALESCE(excluded.artifact_path, models.artifact_path), \
-       updated_at = excluded.updated_at \
-     WHERE models.owner = excluded.owner \
-     RETURNING ",
+    insert_model_head!(),
+    "($1, $2, $3, $4, $5, $6, $7, 'registered', $8, $9, $10, $11, $11)",
+    upsert_model_conflict!(),
+    " RETURNING ",
     model_columns!()
 );
 
 /// The insert of an allocated version: on a collision with a concurrent allocator it
 /// inserts nothing (after that transaction commits), and the caller allocates again.
 const INSERT_NEW_VERSION: &str = concat!(
-    "INSERT INTO models (model_key, owner, model_id, version, model_type, task, backend, status, \
-       base_model_id, artifact_path, config_json, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'registered', $8, $9, $10, $11, $11) \
+    insert_model_head!(),
+    "($1, $2, $3, $4, $5, $6, $7, 'registered', $8, $9, $10, $11, $11) \
      ON CONFLICT DO NOTHING \
      RETURNING ",
     model_columns!()
@@ -297,6 +310,111 @@ pub(crate) async fn register_in(tx: &mut Tx, params: &RegisterModel) -> Result<M
         attempts: MAX_ALLOCATION_ROUNDS as u32,
         last: format!("could not allocate a version of {}", params.model_id),
     })
+}
+
+/// Registers many models at once inside an open transaction, as [`register_in`] would one
+/// after another (SQL `INSERT INTO models`).
+///
+/// Runs of rows that name their version are written as multi-row upserts: one statement
+/// per [`UPSERT_CHUNK`] rows instead of one per row. A chunk never holds a model key
+/// twice (Postgres refuses to upsert one row twice in a statement), and a row without a
+/// version is allocated on its own, in order, so the outcome is the row-by-row one.
+/// `on_error` names the row (0-based) a failure belongs to, or the first of its chunk.
+pub(crate) async fn register_many_in(
+    tx: &mut Tx,
+    rows: &[RegisterModel],
+    on_error: impl Fn(usize, CatalogError) -> CatalogError,
+) -> Result<()> {
+    let scope = tx.scope();
+    let mut chunk_start = 0;
+    let mut keys = std::collections::HashSet::new();
+    for (i, row) in rows.iter().enumerate() {
+        let Some(version) = row.version else {
+            upsert_chunk(tx, &rows[chunk_start..i])
+                .await
+                .map_err(|e| on_error(chunk_start, e))?;
+            register_in(tx, row).await.map_err(|e| on_error(i, e))?;
+            chunk_start = i + 1;
+            keys.clear();
+            continue;
+        };
+        let key = model_key(scope, &row.model_id, version);
+        if i - chunk_start == UPSERT_CHUNK || keys.contains(&key) {
+            upsert_chunk(tx, &rows[chunk_start..i])
+                .await
+                .map_err(|e| on_error(chunk_start, e))?;
+            chunk_start = i;
+            keys.clear();
+        }
+        keys.insert(key);
+    }
+    upsert_chunk(tx, &rows[chunk_start..])
+        .await
+        .map_err(|e| on_error(chunk_start, e))
+}
+
+/// Rows per multi-row upsert: 6 000 parameters, under both backends' limits.
+const UPSERT_CHUNK: usize = 500;
+
+/// Upserts rows that all name their version and whose keys are distinct.
+async fn upsert_chunk(tx: &mut Tx, rows: &[RegisterModel]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let scope = tx.scope();
+    let owner = tx.owner();
+    let now = now_micros();
+    let mut args = Vec::with_capacity(rows.len() * 12);
+    for row in rows {
+        let version = row.version.expect("upsert_chunk takes rows with a version");
+        args.extend(args![
+            model_key(scope, &row.model_id, version),
+            owner.as_str(),
+            row.model_id.as_str(),
+            version,
+            row.model_type.as_str(),
+            row.task.as_str(),
+            row.backend.as_str(),
+            row.base_model_id.as_deref(),
+            row.artifact_path.as_deref(),
+            row.config_json.as_deref(),
+            now,
+            now,
+        ]);
+    }
+    // SQLite gets positional `?`: sqlx finds a `$n` by name, a linear search per
+    // parameter in SQLite.
+    let mut n = 0;
+    let mut placeholder = || match tx.backend() {
+        crate::store::Backend::Sqlite => "?".to_owned(),
+        crate::store::Backend::Postgres => {
+            n += 1;
+            format!("${n}")
+        }
+    };
+    let values: Vec<String> = rows
+        .iter()
+        .map(|_| {
+            let p: Vec<String> = (0..12).map(|_| placeholder()).collect();
+            format!(
+                "({}, {}, {}, {}, {}, {}, {}, 'registered', {}, {}, {}, {}, {})",
+                p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]
+            )
+        })
+        .collect();
+    // Built from the catalog's own text and placeholders only; values travel as binds.
+    let sql = [
+        insert_model_head!(),
+        &values.join(", "),
+        upsert_model_conflict!(),
+    ]
+    .concat();
+    let written = tx.write(sqlx::AssertSqlSafe(sql), &args).await?;
+    if written != rows.len() as u64 {
+        // The upsert's guard refused a row of another owner.
+        return Err(CatalogError::TenantMismatch { scope });
+    }
+    Ok(())
 }
 
 /// Resolves a model reference by the get rule inside an open transaction: that version

@@ -1,6 +1,7 @@
 //! Registry writes from SQL (SPEC §7): the functions, INSERT and DELETE.
 
 use datafusion::prelude::SessionContext;
+use jammi_catalog::{ModelTask, RegisterModel};
 
 use crate::backend_tests;
 use crate::common::TestDb;
@@ -124,6 +125,44 @@ async fn insert_registers_every_row_and_returns_the_count(db: &TestDb) {
         .await,
         vec![vec!["2"]]
     );
+}
+
+/// A large INSERT is written in multi-row chunks; the outcome must be the one of
+/// registering its rows one by one, in order: repeated keys (within and across chunks),
+/// NULL paths that keep the previous path, versionless rows allocated between them.
+async fn a_large_insert_matches_registering_row_by_row(db: &TestDb) {
+    const SOURCE: &str = "SELECT 'm' || CAST(value % 150 AS VARCHAR) AS name, \
+           CASE WHEN value % 7 = 0 THEN NULL ELSE CAST(1 + (value / 150) % 3 AS INT) END AS version, \
+           CASE WHEN value % 5 = 0 THEN NULL ELSE '/w/' || CAST(value AS VARCHAR) END AS path \
+         FROM generate_series(1, 1100)";
+    let ctx = session(&db.scoped(tenant_a()));
+    let count = rows(
+        &ctx,
+        &format!(
+            "INSERT INTO jammi.public.models (model_id, version, model_type, backend, task, artifact_path) \
+             SELECT name, version, 'embedding', 'candle', 'ner', path FROM ({SOURCE})"
+        ),
+    )
+    .await;
+    assert_eq!(count, vec![vec!["1100"]]);
+
+    let one_by_one = db.scoped(tenant_b());
+    for row in rows(&ctx, SOURCE).await {
+        let mut model = RegisterModel::new(&row[0], "embedding", "candle", ModelTask::Ner);
+        if row[1] != "NULL" {
+            model = model.version(row[1].parse().unwrap());
+        }
+        if row[2] != "NULL" {
+            model = model.artifact_path(&row[2]);
+        }
+        one_by_one.register_model(model).await.unwrap();
+    }
+    let listing = "SELECT model_id, version, artifact_path FROM jammi.public.models \
+                   ORDER BY model_id, version";
+    let inserted = rows(&ctx, listing).await;
+    // 150 names × versions 1..3 named in turn, plus the versions allocated between them.
+    assert_eq!(inserted.len(), 543);
+    assert_eq!(inserted, rows(&session(&one_by_one), listing).await);
 }
 
 async fn one_invalid_row_leaves_the_table_unchanged(db: &TestDb) {
@@ -590,6 +629,7 @@ backend_tests!(
     register_model_runs_per_row_over_a_csv_table,
     null_versions_count_up_and_explicit_ones_upsert,
     insert_registers_every_row_and_returns_the_count,
+    a_large_insert_matches_registering_row_by_row,
     one_invalid_row_leaves_the_table_unchanged,
     catalog_set_columns_accept_only_null,
     references_insert_resolve_by_name_and_version,

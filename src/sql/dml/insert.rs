@@ -14,7 +14,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::{FutureExt, TryStreamExt};
 
 use crate::catalog::dml::{
-    create_eval_run_in, create_result_table_in, create_training_job_in, register_in,
+    create_eval_run_in, create_result_table_in, create_training_job_in, register_many_in,
 };
 use crate::catalog::{
     Catalog, NewEvalRun, NewResultTable, NewTrainingJob, RegisterModel, ResultTableStatus,
@@ -95,11 +95,10 @@ impl CatalogSink {
                     .transaction(self.catalog.scope(), options, |tx| {
                         let rows = Arc::clone(&rows);
                         async move {
-                            for (i, p) in rows.iter().enumerate() {
-                                register_in(tx, p)
-                                    .await
-                                    .map_err(at_row(i + 1, format!("model {:?}", p.model_id)))?;
-                            }
+                            register_many_in(tx, &rows, |i, e| {
+                                at_row(i + 1, format!("model {:?}", rows[i].model_id))(e)
+                            })
+                            .await?;
                             Ok(rows.len() as u64)
                         }
                         .boxed()
