@@ -162,10 +162,16 @@ impl ExecutionPlan for CatalogScanExec {
         builder.spawn(async move {
             let mut rows = store.stream(sql, &args);
             while let Some(row) = rows.try_next().await? {
-                batch.append(&row)?;
-                rows_fetched.add(1);
-                if batch.len() >= batch_size {
-                    let out = batch.finish()?;
+                // elapsed_compute is the Arrow conversion alone, not the wait for rows.
+                let full = {
+                    let _converting = baseline.elapsed_compute().timer();
+                    batch.append(&row)?;
+                    rows_fetched.add(1);
+                    (batch.len() >= batch_size)
+                        .then(|| batch.finish())
+                        .transpose()?
+                };
+                if let Some(out) = full {
                     baseline.record_output(out.num_rows());
                     if sender.send(Ok(out)).await.is_err() {
                         return Ok(()); // the consumer is gone (e.g. a LIMIT was reached)
@@ -173,7 +179,10 @@ impl ExecutionPlan for CatalogScanExec {
                 }
             }
             if batch.len() > 0 {
-                let out = batch.finish()?;
+                let out = {
+                    let _converting = baseline.elapsed_compute().timer();
+                    batch.finish()?
+                };
                 baseline.record_output(out.num_rows());
                 let _ = sender.send(Ok(out)).await;
             }
