@@ -3,7 +3,7 @@
 //! Registers a few models for one tenant (plus global base models), then joins
 //! `jammi.public.models` with `examples/data/eval_scores.csv` in one DataFusion query and
 //! prints a leaderboard of the models this tenant can see. Run with
-//! `cargo run --example join_with_data`.
+//! `cargo run --release --example join_with_data`.
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::prelude::{CsvReadOptions, SessionContext};

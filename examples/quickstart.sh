@@ -12,8 +12,10 @@ cd "$(dirname "$0")/.."
 if [ -n "${JAMMI:-}" ]; then
     jammi() { "$JAMMI" "$@"; }
 else
-    cargo build --quiet --bin jammi
-    jammi() { cargo run --quiet --bin jammi -- "$@"; }
+    # Release, like the test suite and the benches; building the example with it takes
+    # the dev-dependencies' features in too, so all three share one build of DataFusion.
+    cargo build --release --quiet --bin jammi --example join_with_data
+    jammi() { "${CARGO_TARGET_DIR:-target}/release/jammi" "$@"; }
 fi
 
 db_dir="${QUICKSTART_DIR:-target/quickstart}"
