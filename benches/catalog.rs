@@ -8,9 +8,12 @@
 //! - `point_query/{rows}`: `SELECT … WHERE model_id = …` through `ctx.sql` on catalogs of
 //!   1 000 and 1 000 000 rows across 1 000 tenants, planning and execution apart, vs the
 //!   same query on a `MemTable` of the tenant's rows.
-//! - `listing_scan`: a tenant's 100 000 rows into Arrow vs a `MemTable` of them.
+//! - `listing_scan`: a tenant's 100 000 rows into Arrow vs a `MemTable` of them and vs
+//!   sqlx fetching the same rows; the scan's own conversion time beside it.
 //! - `register`: single registers; `INSERT INTO … SELECT` of 100 000 rows vs raw sqlx
 //!   multi-row upserts in one transaction.
+//! - `delete`: deleting a version (with its reference scan) alone and under 8 concurrent
+//!   registers of the same model (each with an eval run referencing it), with retries.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +22,11 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use datafusion::datasource::MemTable;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
 use jammi_catalog::fixtures::{
     GET_MODEL_SQL, generate_models, generate_versions, model_name, tenant,
 };
-use jammi_catalog::{Catalog, ModelTask, RegisterModel, TenantId, register_catalog};
+use jammi_catalog::{Catalog, ModelTask, NewEvalRun, RegisterModel, TenantId, register_catalog};
 use tokio::runtime::Runtime;
 
 fn runtime() -> Runtime {
@@ -32,41 +36,77 @@ fn runtime() -> Runtime {
         .unwrap()
 }
 
-/// A fresh catalog database per benchmark: a temp SQLite file, or a new Postgres schema.
+/// A fresh catalog database per benchmark: a temp SQLite file, or a new Postgres schema
+/// (dropped when the benchmark is done).
 struct Db {
     url: String,
     _dir: Option<tempfile::TempDir>,
+    pg_schema: Option<(String, String)>,
 }
 
-fn databases(rt: &Runtime) -> Vec<(&'static str, Db)> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut out = vec![(
-        "sqlite",
-        Db {
+impl Drop for Db {
+    fn drop(&mut self) {
+        let Some((base, schema)) = self.pg_schema.take() else {
+            return;
+        };
+        // Drop runs outside any runtime's async context: a small runtime of its own.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(pg_admin(&base, &format!("DROP SCHEMA {schema} CASCADE")));
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+async fn pg_admin(base: &str, statement: &str) {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(base).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+/// The backends of this run: SQLite, and Postgres when `JAMMI_TEST_PG_URL` is set.
+fn backends() -> Vec<&'static str> {
+    let postgres = std::env::var("JAMMI_TEST_PG_URL").is_ok();
+    ["sqlite"]
+        .into_iter()
+        .chain(postgres.then_some("postgres"))
+        .collect()
+}
+
+/// A new, empty database of `backend`.
+fn new_db(rt: &Runtime, backend: &str) -> Db {
+    if backend == "sqlite" {
+        let dir = tempfile::tempdir().unwrap();
+        return Db {
             url: format!("sqlite://{}", dir.path().join("bench.db").display()),
             _dir: Some(dir),
-        },
-    )];
-    if let Ok(base) = std::env::var("JAMMI_TEST_PG_URL") {
-        let schema = format!("jammi_bench_{}", uuid::Uuid::new_v4().simple());
-        rt.block_on(async {
-            use sqlx::Connection;
-            let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-        });
-        let sep = if base.contains('?') { '&' } else { '?' };
-        out.push((
-            "postgres",
-            Db {
-                url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
-                _dir: None,
-            },
-        ));
+            pg_schema: None,
+        };
     }
-    out
+    let base = std::env::var("JAMMI_TEST_PG_URL").unwrap();
+    let schema = format!("jammi_bench_{}", uuid::Uuid::new_v4().simple());
+    rt.block_on(pg_admin(&base, &format!("CREATE SCHEMA {schema}")));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Db {
+        url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+        _dir: None,
+        pg_schema: Some((base, schema)),
+    }
+}
+
+/// A new database of each backend of this run.
+fn databases(rt: &Runtime) -> Vec<(&'static str, Db)> {
+    backends()
+        .into_iter()
+        .map(|backend| (backend, new_db(rt, backend)))
+        .collect()
 }
 
 fn get_latest(c: &mut Criterion) {
@@ -76,12 +116,10 @@ fn get_latest(c: &mut Criterion) {
         let catalog = rt.block_on(Catalog::open(&db.url)).unwrap();
         let t = TenantId::random();
         let scoped = catalog.with_scope(Some(t));
-        let mut generated = 0;
         for versions in [1u64, 1_000, 100_000] {
             let name = format!("m{versions}");
             rt.block_on(generate_versions(&scoped, &name, versions))
                 .unwrap();
-            generated += versions;
             let owner = t.to_string();
             // The baseline: one raw sqlx query with the same SQL, on its own pool.
             let raw = RawPool::open(&rt, &db.url);
@@ -97,7 +135,6 @@ fn get_latest(c: &mut Criterion) {
                 |b| b.to_async(&rt).iter(|| raw.get_latest(&name, &owner)),
             );
         }
-        assert!(generated > 0);
     }
     group.finish();
 }
@@ -137,6 +174,30 @@ impl RawPool {
                 .len(),
         }
     }
+
+    /// Streams every model row `owner` can see, as the listing scan reads them.
+    async fn count_visible(&self, owner: &str) -> usize {
+        const SQL: &str = "SELECT model_key, owner, model_id, version, model_type, task, \
+            backend, status, base_model_id, artifact_path, config_json, created_at, updated_at \
+            FROM models WHERE owner IN ($1, '')";
+        match self {
+            RawPool::Sqlite(p) => {
+                sqlx::query(SQL)
+                    .bind(owner)
+                    .fetch(p)
+                    .try_fold(0, |n, _| async move { Ok(n + 1) })
+                    .await
+            }
+            RawPool::Postgres(p) => {
+                sqlx::query(SQL)
+                    .bind(owner)
+                    .fetch(p)
+                    .try_fold(0, |n, _| async move { Ok(n + 1) })
+                    .await
+            }
+        }
+        .unwrap()
+    }
 }
 
 /// A session for `tenant` over `catalog`, plus a `MemTable` named `mem` holding the rows
@@ -158,14 +219,12 @@ fn sessions(rt: &Runtime, catalog: &Catalog, tenant: TenantId) -> (SessionContex
 fn point_query(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("point_query");
-    for rows in [1_000u64, 1_000_000] {
-        let dir = tempfile::tempdir().unwrap();
-        let catalog = rt
-            .block_on(Catalog::open(&format!(
-                "sqlite://{}",
-                dir.path().join("c.db").display()
-            )))
-            .unwrap();
+    for (backend, rows) in backends()
+        .into_iter()
+        .flat_map(|backend| [(backend, 1_000u64), (backend, 1_000_000)])
+    {
+        let db = new_db(&rt, backend);
+        let catalog = rt.block_on(Catalog::open(&db.url)).unwrap();
         rt.block_on(generate_models(&catalog, rows, 1_000)).unwrap();
         let t = tenant(417);
         let (ctx, mem) = sessions(&rt, &catalog, t);
@@ -177,16 +236,19 @@ fn point_query(c: &mut Criterion) {
             let sql = format!(
                 "SELECT model_id, version, artifact_path FROM {table} WHERE model_id = '{name}'"
             );
-            group.bench_function(BenchmarkId::new(format!("{label}/plan"), rows), |b| {
-                b.to_async(&rt).iter(|| async {
-                    ctx.sql(&sql)
-                        .await
-                        .unwrap()
-                        .create_physical_plan()
-                        .await
-                        .unwrap()
-                })
-            });
+            group.bench_function(
+                BenchmarkId::new(format!("{backend}/{label}/plan"), rows),
+                |b| {
+                    b.to_async(&rt).iter(|| async {
+                        ctx.sql(&sql)
+                            .await
+                            .unwrap()
+                            .create_physical_plan()
+                            .await
+                            .unwrap()
+                    })
+                },
+            );
             let plan: Arc<dyn ExecutionPlan> = rt.block_on(async {
                 ctx.sql(&sql)
                     .await
@@ -196,12 +258,15 @@ fn point_query(c: &mut Criterion) {
                     .unwrap()
             });
             let task = ctx.task_ctx();
-            group.bench_function(BenchmarkId::new(format!("{label}/execute"), rows), |b| {
-                b.to_async(&rt).iter(|| async {
-                    let batches = collect(Arc::clone(&plan), Arc::clone(&task)).await.unwrap();
-                    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
-                })
-            });
+            group.bench_function(
+                BenchmarkId::new(format!("{backend}/{label}/execute"), rows),
+                |b| {
+                    b.to_async(&rt).iter(|| async {
+                        let batches = collect(Arc::clone(&plan), Arc::clone(&task)).await.unwrap();
+                        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+                    })
+                },
+            );
         }
     }
     group.finish();
@@ -211,43 +276,88 @@ fn listing_scan(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("listing_scan");
     let rows = 100_000u64;
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = rt
-        .block_on(Catalog::open(&format!(
-            "sqlite://{}",
-            dir.path().join("c.db").display()
-        )))
-        .unwrap();
-    // Two tenants: the scan must skip the other one's rows.
-    rt.block_on(generate_models(&catalog, rows * 2, 2)).unwrap();
-    let (ctx, mem) = sessions(&rt, &catalog, tenant(0));
     group.throughput(Throughput::Elements(rows));
-    group.sample_size(20);
-    for (label, ctx, table) in [
-        ("catalog", &ctx, "jammi.public.models"),
-        ("memtable", &mem, "mem"),
-    ] {
-        let sql = format!("SELECT * FROM {table}");
-        let plan: Arc<dyn ExecutionPlan> = rt.block_on(async {
-            ctx.sql(&sql)
-                .await
-                .unwrap()
-                .create_physical_plan()
-                .await
-                .unwrap()
-        });
-        let task = ctx.task_ctx();
-        group.bench_function(label, |b| {
-            b.to_async(&rt).iter(|| async {
-                let batches = collect(Arc::clone(&plan), Arc::clone(&task)).await.unwrap();
-                assert_eq!(
-                    batches.iter().map(|b| b.num_rows()).sum::<usize>(),
-                    rows as usize
+    group.sample_size(10);
+    let mut conversions = serde_json::Map::new();
+    for (backend, db) in databases(&rt) {
+        let catalog = rt.block_on(Catalog::open(&db.url)).unwrap();
+        // Two tenants: the scan must skip the other one's rows.
+        rt.block_on(generate_models(&catalog, rows * 2, 2)).unwrap();
+        let (ctx, mem) = sessions(&rt, &catalog, tenant(0));
+        for (label, ctx, table) in [
+            ("catalog", &ctx, "jammi.public.models"),
+            ("memtable", &mem, "mem"),
+        ] {
+            let sql = format!("SELECT * FROM {table}");
+            let plan: Arc<dyn ExecutionPlan> = rt.block_on(async {
+                ctx.sql(&sql)
+                    .await
+                    .unwrap()
+                    .create_physical_plan()
+                    .await
+                    .unwrap()
+            });
+            let task = ctx.task_ctx();
+            group.bench_function(format!("{backend}/{label}"), |b| {
+                b.to_async(&rt).iter(|| async {
+                    let batches = collect(Arc::clone(&plan), Arc::clone(&task)).await.unwrap();
+                    assert_eq!(
+                        batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+                        rows as usize
+                    );
+                })
+            });
+            if let Some((converted, seconds)) = conversion(&plan).filter(|(rows, _)| *rows > 0) {
+                conversions.insert(
+                    backend.to_owned(),
+                    serde_json::json!({ "rows": converted, "seconds": seconds }),
                 );
+            }
+        }
+        // The floor under any sqlx-based scan: the same rows fetched, none converted.
+        let raw = RawPool::open(&rt, &db.url);
+        let owner = tenant(0).to_string();
+        group.bench_function(format!("{backend}/raw_sqlx_fetch"), |b| {
+            b.to_async(&rt).iter(|| async {
+                assert_eq!(raw.count_visible(&owner).await, rows as usize);
             })
         });
     }
     group.finish();
+    write_beside_criterion("listing_scan", "conversion.json", conversions);
+}
+
+/// The Arrow conversion inside the catalog's scan over all runs of `plan`: rows converted
+/// and seconds spent converting them (the scan's `elapsed_compute`, which leaves out the
+/// wait for the database's rows).
+fn conversion(plan: &Arc<dyn ExecutionPlan>) -> Option<(usize, f64)> {
+    if plan.name() == "JammiScanExec" {
+        let metrics = plan.metrics()?;
+        return Some((
+            metrics.output_rows()?,
+            metrics.elapsed_compute()? as f64 / 1e9,
+        ));
+    }
+    plan.children().into_iter().find_map(conversion)
+}
+
+/// Writes figures that criterion does not measure next to its output, for the report;
+/// a run that filtered the group out (nothing measured) leaves the last figures alone.
+fn write_beside_criterion(
+    group: &str,
+    file: &str,
+    figures: serde_json::Map<String, serde_json::Value>,
+) {
+    if figures.is_empty() {
+        return;
+    }
+    let dir = std::path::Path::new("target/criterion").join(group);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(file),
+        serde_json::Value::Object(figures).to_string(),
+    )
+    .unwrap();
 }
 
 fn register(c: &mut Criterion) {
@@ -272,79 +382,190 @@ fn register(c: &mut Criterion) {
             })
         });
     }
-    // Bulk: 100 000 rows per iteration, SQLite.
+    // Bulk: 100 000 rows per iteration.
     let rows = 100_000u64;
     group.throughput(Throughput::Elements(rows));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("bulk.db").display());
-    let catalog = rt.block_on(Catalog::open(&url)).unwrap();
-    group.bench_function("sqlite/insert_select", |b| {
-        b.iter(|| {
-            // A new tenant each round, so every row is new.
-            let ctx = SessionContext::new();
-            register_catalog(&ctx, &catalog.with_scope(Some(TenantId::random())));
-            rt.block_on(async {
-                let sql = format!(
-                    "INSERT INTO jammi.public.models (model_id, version, model_type, backend, task) \
-                     SELECT 'bulk-' || CAST(value AS VARCHAR), 1, 'embedding', 'candle', 'text_embedding' \
-                     FROM generate_series(1, {rows})"
-                );
-                ctx.sql(&sql).await.unwrap().collect().await.unwrap()
+    for (backend, db) in databases(&rt) {
+        let catalog = rt.block_on(Catalog::open(&db.url)).unwrap();
+        group.bench_function(format!("{backend}/insert_select"), |b| {
+            b.iter(|| {
+                // A new tenant each round, so every row is new.
+                let ctx = SessionContext::new();
+                register_catalog(&ctx, &catalog.with_scope(Some(TenantId::random())));
+                rt.block_on(async {
+                    let sql = format!(
+                        "INSERT INTO jammi.public.models (model_id, version, model_type, backend, task) \
+                         SELECT 'bulk-' || CAST(value AS VARCHAR), 1, 'embedding', 'candle', 'text_embedding' \
+                         FROM generate_series(1, {rows})"
+                    );
+                    ctx.sql(&sql).await.unwrap().collect().await.unwrap()
+                })
             })
-        })
-    });
-    let raw = RawPool::open(&rt, &url);
-    group.bench_function("sqlite/raw_sqlx_upsert", |b| {
-        b.iter(|| {
-            let owner = TenantId::random().to_string();
-            rt.block_on(raw_bulk_upsert(&raw, &owner, rows))
-        })
-    });
+        });
+        let raw = RawPool::open(&rt, &db.url);
+        group.bench_function(format!("{backend}/raw_sqlx_upsert"), |b| {
+            b.iter(|| {
+                let owner = TenantId::random().to_string();
+                rt.block_on(raw_bulk_upsert(&raw, &owner, rows))
+            })
+        });
+    }
     group.finish();
 }
 
 /// The baseline of bulk registration: multi-row upserts of 500 rows, one transaction.
+///
+/// SQLite gets positional `?` placeholders: sqlx looks a `$n` parameter up by name, which
+/// SQLite does by a linear search, quadratic over a statement's 3 000 parameters.
 async fn raw_bulk_upsert(pool: &RawPool, owner: &str, rows: u64) {
-    let RawPool::Sqlite(pool) = pool else {
-        unreachable!("SQLite only")
+    const CHUNK: u64 = 500;
+    let mut n = 0;
+    let mut placeholder = || match pool {
+        RawPool::Sqlite(_) => "?".to_owned(),
+        RawPool::Postgres(_) => {
+            n += 1;
+            format!("${n}")
+        }
     };
-    let chunk = 500u64;
-    let mut values = String::new();
-    for i in 0..chunk {
-        let p = i * 5;
-        values.push_str(&format!(
-            "{}(${}, ${}, ${}, ${}, 'embedding', 'text_embedding', 'candle', 'registered', ${}, ${})",
-            if i == 0 { "" } else { ", " },
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5,
-            p + 5
-        ));
-    }
+    let values: Vec<String> = (0..CHUNK)
+        .map(|_| {
+            let p: Vec<String> = (0..6).map(|_| placeholder()).collect();
+            format!(
+                "({}, {}, {}, {}, 'embedding', 'text_embedding', 'candle', 'registered', {}, {})",
+                p[0], p[1], p[2], p[3], p[4], p[5]
+            )
+        })
+        .collect();
     let sql = format!(
         "INSERT INTO models (model_key, owner, model_id, version, model_type, task, backend, status, created_at, updated_at) \
-         VALUES {values} ON CONFLICT (model_key) DO UPDATE SET updated_at = excluded.updated_at"
+         VALUES {} ON CONFLICT (model_key) DO UPDATE SET updated_at = excluded.updated_at",
+        values.join(", ")
     );
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
-    for start in (0..rows).step_by(chunk as usize) {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
-        for i in start..start + chunk {
-            let name = format!("raw-{i}");
-            q = q
-                .bind(format!("{owner}::{name}::1"))
-                .bind(owner.to_owned())
-                .bind(name)
-                .bind(1i64)
-                .bind(i as i64);
-        }
-        q.execute(&mut *tx).await.unwrap();
+    // The same binds on either backend's query builder.
+    macro_rules! upsert_all {
+        ($tx:expr) => {
+            for start in (0..rows).step_by(CHUNK as usize) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                for i in start..start + CHUNK {
+                    let name = format!("raw-{i}");
+                    q = q
+                        .bind(format!("{owner}::{name}::1"))
+                        .bind(owner.to_owned())
+                        .bind(name)
+                        .bind(1i32)
+                        .bind(i as i64)
+                        .bind(i as i64);
+                }
+                q.execute(&mut *$tx).await.unwrap();
+            }
+        };
     }
-    tx.commit().await.unwrap();
+    match pool {
+        RawPool::Sqlite(pool) => {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            upsert_all!(tx);
+            tx.commit().await.unwrap();
+        }
+        RawPool::Postgres(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            upsert_all!(tx);
+            tx.commit().await.unwrap();
+        }
+    }
 }
 
-criterion_group!(benches, get_latest, point_query, listing_scan, register);
+/// Deleting a model version (with its reference scan) alone, and while 8 tasks keep
+/// registering versions of the same model, each with an eval run referencing it, through
+/// another pool. On Postgres the eval runs' reference checks and the deletes' reference
+/// scans are serializable and conflict; the catalog retries them. The retries of both
+/// pools are written beside criterion's output for the report.
+fn delete_under_registers(c: &mut Criterion) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let rt = runtime();
+    let mut group = c.benchmark_group("delete");
+    let mut retries = serde_json::Map::new();
+    for (backend, db) in databases(&rt) {
+        let t = TenantId::random();
+        let deleter = rt
+            .block_on(Catalog::open(&db.url))
+            .unwrap()
+            .with_scope(Some(t));
+        let writers = rt
+            .block_on(Catalog::open(&db.url))
+            .unwrap()
+            .with_scope(Some(t));
+        let hot = || RegisterModel::new("hot", "embedding", "candle", ModelTask::Ner);
+        let mut deletes = 0u64;
+        let mut measure = |iters: u64| {
+            rt.block_on(async {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let v = deleter.register_model(hot()).await.unwrap().version;
+                    let start = std::time::Instant::now();
+                    assert!(deleter.delete_model("hot", Some(v), false).await.unwrap());
+                    spent += start.elapsed();
+                }
+                spent
+            })
+        };
+        group.bench_function(format!("{backend}/idle"), |b| b.iter_custom(&mut measure));
+
+        let (deleter_before, writers_before) = (
+            deleter.store().stats().retries(),
+            writers.store().stats().retries(),
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let registered = Arc::new(AtomicU64::new(0));
+        let registers: Vec<_> = (0..8)
+            .map(|_| {
+                let (writers, stop) = (writers.clone(), Arc::clone(&stop));
+                let registered = Arc::clone(&registered);
+                rt.spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let v = writers.register_model(hot()).await.unwrap().version;
+                        let mut run = NewEvalRun::new("hot", "retrieval", r#"{"ndcg": 0.5}"#);
+                        run.model_version = Some(v);
+                        writers.create_eval_run(run).await.unwrap();
+                        registered.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        group.bench_function(format!("{backend}/under_8_registers"), |b| {
+            b.iter_custom(|iters| {
+                deletes += iters;
+                measure(iters)
+            })
+        });
+        stop.store(true, Ordering::Relaxed);
+        for r in registers {
+            rt.block_on(r).unwrap();
+        }
+        if deletes == 0 {
+            continue; // filtered out
+        }
+        retries.insert(
+            backend.to_owned(),
+            serde_json::json!({
+                "deletes": deletes,
+                "retries": deleter.store().stats().retries() - deleter_before,
+                "registers": registered.load(Ordering::Relaxed),
+                "register_retries": writers.store().stats().retries() - writers_before,
+            }),
+        );
+    }
+    group.finish();
+    write_beside_criterion("delete", "retries.json", retries);
+}
+
+criterion_group!(
+    benches,
+    get_latest,
+    point_query,
+    listing_scan,
+    register,
+    delete_under_registers
+);
 criterion_main!(benches);
