@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 
 use super::tables::{ColumnDef, ColumnKind};
 use crate::error::{CatalogError, Result};
-use crate::store::DbRow;
+use crate::store::RowValues;
 
 enum ColumnBuilder {
     Text(StringBuilder),
@@ -64,7 +64,7 @@ impl BatchBuilder {
     }
 
     /// Appends one row; its i-th value is the i-th projected column.
-    pub fn append(&mut self, row: &DbRow) -> Result<()> {
+    pub fn append(&mut self, row: &impl RowValues) -> Result<()> {
         for (i, (name, builder)) in self.columns.iter_mut().enumerate() {
             let named = |e: CatalogError| match e {
                 CatalogError::TypeConversion { detail, .. } => CatalogError::TypeConversion {

@@ -4,13 +4,14 @@
 use std::fmt;
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, SchedulingType};
 use datafusion::physical_plan::metrics::{
-    BaselineMetrics, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
 };
 use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::physical_plan::{
@@ -21,7 +22,7 @@ use futures::TryStreamExt;
 use super::batch::BatchBuilder;
 use super::filter::{SqlPredicate, render_conjunction};
 use super::tables::{ColumnDef, TableDef};
-use crate::store::{Store, Value};
+use crate::store::{RowValues, Store, Value};
 use crate::tenant::{Scope, owner_of};
 
 /// Reads the visible rows of one catalog table.
@@ -150,45 +151,87 @@ impl ExecutionPlan for CatalogScanExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let batch_size = context.session_config().batch_size().max(1);
-        let baseline = BaselineMetrics::new(&self.metrics, partition);
-        let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
-        let (store, sql, args) = (self.store.clone(), self.sql.clone(), self.args.clone());
-        let mut batch = BatchBuilder::new(Arc::clone(&self.schema), &self.columns, batch_size);
+        let mut batches = ScanBatches {
+            builder: BatchBuilder::new(Arc::clone(&self.schema), &self.columns, batch_size),
+            batch_size,
+            baseline: BaselineMetrics::new(&self.metrics, partition),
+            rows_fetched: MetricBuilder::new(&self.metrics).counter("rows_fetched", partition),
+        };
+        let (sql, args) = (self.sql.clone(), self.args.clone());
 
         // The query runs in a task feeding a small channel: the database is read only
-        // when the plan executes, and at most two batches wait for a slow consumer.
+        // when the plan executes, and at most two batches wait for a slow consumer. When
+        // the consumer is gone (e.g. a LIMIT was reached) the read stops.
         let mut builder = RecordBatchReceiverStream::builder(Arc::clone(&self.schema), 2);
         let sender = builder.tx();
-        builder.spawn(async move {
-            let mut rows = store.stream(sql, &args);
-            while let Some(row) = rows.try_next().await? {
-                // elapsed_compute is the Arrow conversion alone, not the wait for rows.
-                let full = {
-                    let _converting = baseline.elapsed_compute().timer();
-                    batch.append(&row)?;
-                    rows_fetched.add(1);
-                    (batch.len() >= batch_size)
-                        .then(|| batch.finish())
-                        .transpose()?
-                };
-                if let Some(out) = full {
-                    baseline.record_output(out.num_rows());
-                    if sender.send(Ok(out)).await.is_err() {
-                        return Ok(()); // the consumer is gone (e.g. a LIMIT was reached)
+        if let Some(reader) = self.store.sqlite_reader() {
+            // SQLite: the statement steps on a blocking thread (see store::sqlite_scan).
+            builder.spawn_blocking(move || {
+                reader.for_each_row(&sql, &args, |row| match batches.push(row)? {
+                    Some(full) => Ok(sender.blocking_send(Ok(full)).is_ok()),
+                    None => Ok(true),
+                })?;
+                if let Some(last) = batches.finish()? {
+                    let _ = sender.blocking_send(Ok(last));
+                }
+                Ok(())
+            });
+        } else {
+            let store = self.store.clone();
+            builder.spawn(async move {
+                let mut rows = store.stream(sql, &args);
+                while let Some(row) = rows.try_next().await? {
+                    if let Some(full) = batches.push(&row)?
+                        && sender.send(Ok(full)).await.is_err()
+                    {
+                        return Ok(());
                     }
                 }
-            }
-            if batch.len() > 0 {
-                let out = {
-                    let _converting = baseline.elapsed_compute().timer();
-                    batch.finish()?
-                };
-                baseline.record_output(out.num_rows());
-                let _ = sender.send(Ok(out)).await;
-            }
-            baseline.done();
-            Ok(())
-        });
+                if let Some(last) = batches.finish()? {
+                    let _ = sender.send(Ok(last)).await;
+                }
+                Ok(())
+            });
+        }
         Ok(builder.build())
+    }
+}
+
+/// Rows into batches of the session's size, with the scan's metrics: `rows_fetched`, and
+/// `elapsed_compute` for the Arrow conversion alone (not the wait for rows).
+struct ScanBatches {
+    builder: BatchBuilder,
+    batch_size: usize,
+    baseline: BaselineMetrics,
+    rows_fetched: Count,
+}
+
+impl ScanBatches {
+    /// Appends a row; returns a batch when one is full.
+    fn push(&mut self, row: &impl RowValues) -> crate::error::Result<Option<RecordBatch>> {
+        let _converting = self.baseline.elapsed_compute().timer();
+        self.builder.append(row)?;
+        self.rows_fetched.add(1);
+        if self.builder.len() < self.batch_size {
+            return Ok(None);
+        }
+        let full = self.builder.finish()?;
+        self.baseline.record_output(full.num_rows());
+        Ok(Some(full))
+    }
+
+    /// The last, partly filled batch, if any; the scan is done.
+    fn finish(&mut self) -> crate::error::Result<Option<RecordBatch>> {
+        let last = {
+            let _converting = self.baseline.elapsed_compute().timer();
+            (self.builder.len() > 0)
+                .then(|| self.builder.finish())
+                .transpose()?
+        };
+        if let Some(last) = &last {
+            self.baseline.record_output(last.num_rows());
+        }
+        self.baseline.done();
+        Ok(last)
     }
 }

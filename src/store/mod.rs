@@ -9,6 +9,7 @@
 mod connect;
 mod migrations;
 mod retry;
+mod sqlite_scan;
 mod tx;
 mod value;
 
@@ -20,7 +21,9 @@ use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use sqlx::{PgPool, SqlitePool};
 
 pub use retry::RetryPolicy;
+pub(crate) use sqlite_scan::SqliteReader;
 pub use tx::Tx;
+pub(crate) use value::RowValues;
 pub(crate) use value::args;
 pub use value::{DbRow, Value};
 
@@ -319,6 +322,15 @@ impl Store {
                 .map_ok(DbRow::Postgres)
                 .map_err(CatalogError::from)
                 .boxed(),
+        }
+    }
+
+    /// The reader that runs the DataFusion scan's statement on SQLite through its C API;
+    /// `None` on Postgres, whose scan streams through [`Store::stream`].
+    pub(crate) fn sqlite_reader(&self) -> Option<SqliteReader> {
+        match &self.pool {
+            Pool::Sqlite(pool) => Some(SqliteReader { pool: pool.clone() }),
+            Pool::Postgres(_) => None,
         }
     }
 

@@ -99,6 +99,24 @@ pub(crate) fn bind_postgres<'q>(
     query
 }
 
+/// Positional access to the values of a row being scanned, whichever way it was read.
+pub(crate) trait RowValues {
+    /// The text at position `i`, borrowed from the row.
+    fn str_at(&self, i: usize) -> Result<Option<&str>>;
+    /// The integer at position `i`.
+    fn int_at(&self, i: usize) -> Result<Option<i64>>;
+}
+
+impl RowValues for DbRow {
+    fn str_at(&self, i: usize) -> Result<Option<&str>> {
+        DbRow::str_at(self, i)
+    }
+
+    fn int_at(&self, i: usize) -> Result<Option<i64>> {
+        DbRow::int_at(self, i)
+    }
+}
+
 /// A row read from either backend, with typed getters that name the column on failure.
 pub enum DbRow {
     /// A SQLite row.
