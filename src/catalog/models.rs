@@ -363,10 +363,11 @@ async fn upsert_chunk(tx: &mut Tx, rows: &[RegisterModel]) -> Result<()> {
     }
     let scope = tx.scope();
     let owner = tx.owner();
-    let now = now_micros();
     let mut args = Vec::with_capacity(rows.len() * 12);
     for row in rows {
         let version = row.version.expect("upsert_chunk takes rows with a version");
+        // Per row, as registering one by one would stamp them (listings order by it).
+        let now = now_micros();
         args.extend(args![
             model_key(scope, &row.model_id, version),
             owner.as_str(),

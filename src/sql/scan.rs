@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, SchedulingType};
@@ -22,7 +22,7 @@ use futures::TryStreamExt;
 use super::batch::BatchBuilder;
 use super::filter::{SqlPredicate, render_conjunction};
 use super::tables::{ColumnDef, TableDef};
-use crate::store::{RowValues, Store, Value};
+use crate::store::{RowValues, SqliteReader, Store, Value};
 use crate::tenant::{Scope, owner_of};
 
 /// Reads the visible rows of one catalog table.
@@ -165,16 +165,30 @@ impl ExecutionPlan for CatalogScanExec {
         let mut builder = RecordBatchReceiverStream::builder(Arc::clone(&self.schema), 2);
         let sender = builder.tx();
         if let Some(reader) = self.store.sqlite_reader() {
-            // SQLite: the statement steps on a blocking thread (see store::sqlite_scan).
-            builder.spawn_blocking(move || {
-                reader.for_each_row(&sql, &args, |row| match batches.push(row)? {
-                    Some(full) => Ok(sender.blocking_send(Ok(full)).is_ok()),
-                    None => Ok(true),
-                })?;
-                if let Some(last) = batches.finish()? {
-                    let _ = sender.blocking_send(Ok(last));
+            // SQLite: the statement steps on a blocking thread (see store::sqlite_scan),
+            // which checks for a departed consumer at every row.
+            builder.spawn(async move {
+                let mut conn = reader.acquire().await?;
+                let read = tokio::task::spawn_blocking(move || -> Result<()> {
+                    SqliteReader::for_each_row(&mut conn, &sql, &args, |row| {
+                        if sender.is_closed() {
+                            return Ok(false);
+                        }
+                        match batches.push(row)? {
+                            Some(full) => Ok(sender.blocking_send(Ok(full)).is_ok()),
+                            None => Ok(true),
+                        }
+                    })?;
+                    if let Some(last) = batches.finish()? {
+                        let _ = sender.blocking_send(Ok(last));
+                    }
+                    Ok(())
+                });
+                match read.await {
+                    Ok(read) => read,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => Err(DataFusionError::ExecutionJoin(Box::new(e))),
                 }
-                Ok(())
             });
         } else {
             let store = self.store.clone();

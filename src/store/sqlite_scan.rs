@@ -12,8 +12,9 @@ use std::ffi::{CStr, c_int};
 use std::ptr::{self, NonNull};
 
 use libsqlite3_sys as ffi;
-use sqlx::SqlitePool;
 use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx::pool::PoolConnection;
+use sqlx::{Sqlite, SqlitePool};
 
 use super::value::{RowValues, Value};
 use crate::error::{CatalogError, Result};
@@ -25,43 +26,41 @@ pub(crate) struct SqliteReader {
 }
 
 impl SqliteReader {
-    /// Runs the read `sql` with `args` and calls `on_row` for each row, on the calling
-    /// thread, until the rows end or `on_row` returns `Ok(false)`. Blocks: call it from a
-    /// blocking task of a Tokio runtime. `sql` numbers its parameters `$1`, `$2`, … like
-    /// every catalog statement, and must be built as [`super::Store::stream`] requires.
+    /// A pooled connection for [`SqliteReader::for_each_row`]. Acquired asynchronously,
+    /// so that a scan dropped while it waits for a connection stops waiting.
+    pub(crate) async fn acquire(&self) -> Result<PoolConnection<Sqlite>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// Runs the read `sql` with `args` on `conn` and calls `on_row` for each row, on the
+    /// calling thread, until the rows end or `on_row` returns `Ok(false)`. Blocks: call it
+    /// from a blocking task of a Tokio runtime. `sql` numbers its parameters `$1`, `$2`, …
+    /// like every catalog statement, and must be built as [`super::Store::stream`]
+    /// requires.
     pub(crate) fn for_each_row(
-        &self,
+        conn: &mut PoolConnection<Sqlite>,
         sql: &str,
         args: &[Value],
-        on_row: impl FnMut(&SqliteRowRef<'_>) -> Result<bool>,
+        mut on_row: impl FnMut(&SqliteRowRef<'_>) -> Result<bool>,
     ) -> Result<()> {
-        for_each_row(&self.pool, sql, args, on_row)
-    }
-}
-
-fn for_each_row(
-    pool: &SqlitePool,
-    sql: &str,
-    args: &[Value],
-    mut on_row: impl FnMut(&SqliteRowRef<'_>) -> Result<bool>,
-) -> Result<()> {
-    let runtime = tokio::runtime::Handle::current();
-    let mut conn = runtime.block_on(pool.acquire())?;
-    let mut handle = runtime.block_on(conn.lock_handle())?;
-    let db = handle.as_raw_handle();
-    let stmt = Statement::prepare(db, sql)?;
-    stmt.bind(args)?;
-    loop {
-        // SAFETY: the statement is live and its connection locked out of sqlx's worker
-        // for as long as `handle` lives.
-        match unsafe { ffi::sqlite3_step(stmt.raw.as_ptr()) } {
-            ffi::SQLITE_ROW => {
-                if !on_row(&SqliteRowRef { stmt: &stmt })? {
-                    return Ok(());
+        // Locking needs only sqlx's worker thread to answer, no driver of the runtime.
+        let mut handle = tokio::runtime::Handle::current().block_on(conn.lock_handle())?;
+        let db = handle.as_raw_handle();
+        // Declared after `handle`: finalized before the lock is released.
+        let stmt = Statement::prepare(db, sql)?;
+        stmt.bind(args)?;
+        loop {
+            // SAFETY: the statement is live and its connection locked out of sqlx's
+            // worker for as long as `handle` lives.
+            match unsafe { ffi::sqlite3_step(stmt.raw.as_ptr()) } {
+                ffi::SQLITE_ROW => {
+                    if !on_row(&SqliteRowRef { stmt: &stmt })? {
+                        return Ok(());
+                    }
                 }
+                ffi::SQLITE_DONE => return Ok(()),
+                _ => return Err(stmt.error()),
             }
-            ffi::SQLITE_DONE => return Ok(()),
-            _ => return Err(stmt.error()),
         }
     }
 }
@@ -90,8 +89,13 @@ impl Statement {
                 ptr::null_mut(),
             )
         };
-        let Some(raw) = NonNull::new(raw).filter(|_| rc == ffi::SQLITE_OK) else {
+        if rc != ffi::SQLITE_OK {
             return Err(SqliteError::of(db).into_catalog());
+        }
+        let Some(raw) = NonNull::new(raw) else {
+            return Err(CatalogError::Unsupported(
+                "the scan SQL holds no statement".into(),
+            ));
         };
         // SAFETY: `raw` is the statement just prepared.
         let columns = unsafe { ffi::sqlite3_column_count(raw.as_ptr()) };
@@ -195,12 +199,12 @@ impl RowValues for SqliteRowRef<'_> {
                 // this row, which exists only during one `on_row` call, before that step.
                 let bytes = unsafe {
                     let text = ffi::sqlite3_column_text(stmt, i as c_int);
-                    let len = ffi::sqlite3_column_bytes(stmt, i as c_int);
                     if text.is_null() {
-                        &[][..]
-                    } else {
-                        std::slice::from_raw_parts(text, usize::try_from(len).unwrap_or(0))
+                        // A TEXT value without text: SQLite ran out of memory.
+                        return Err(self.stmt.error());
                     }
+                    let len = ffi::sqlite3_column_bytes(stmt, i as c_int);
+                    std::slice::from_raw_parts(text, usize::try_from(len).unwrap_or(0))
                 };
                 std::str::from_utf8(bytes)
                     .map(Some)
