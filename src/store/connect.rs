@@ -58,7 +58,12 @@ async fn sqlite(url: &str) -> Result<Pool> {
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         // LIKE pushed down from DataFusion must be case-sensitive, as it is there and on
         // Postgres.
-        .pragma("case_sensitive_like", "ON");
+        .pragma("case_sensitive_like", "ON")
+        // A 32 MiB page cache per connection (the default is 2 MiB), filled only as pages
+        // are read: large INSERTs and scans otherwise re-read b-tree pages from the OS.
+        .pragma("cache_size", "-32768")
+        // Statement journals (multi-row upserts) in memory rather than temp files.
+        .pragma("temp_store", "MEMORY");
     // Every connection to `:memory:` is its own database, so an in-memory catalog lives on
     // exactly one connection.
     let max_connections = if in_memory { 1 } else { 8 };
