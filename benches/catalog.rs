@@ -200,6 +200,17 @@ impl RawPool {
     }
 }
 
+/// The physical plan of `sql` in `ctx`: what the planning benchmarks time, and what the
+/// execution benchmarks run again and again.
+async fn physical_plan(ctx: &SessionContext, sql: &str) -> Arc<dyn ExecutionPlan> {
+    ctx.sql(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap()
+}
+
 /// A session for `tenant` over `catalog`, plus a `MemTable` named `mem` holding the rows
 /// that tenant can see.
 fn sessions(rt: &Runtime, catalog: &Catalog, tenant: TenantId) -> (SessionContext, SessionContext) {
@@ -238,25 +249,9 @@ fn point_query(c: &mut Criterion) {
             );
             group.bench_function(
                 BenchmarkId::new(format!("{backend}/{label}/plan"), rows),
-                |b| {
-                    b.to_async(&rt).iter(|| async {
-                        ctx.sql(&sql)
-                            .await
-                            .unwrap()
-                            .create_physical_plan()
-                            .await
-                            .unwrap()
-                    })
-                },
+                |b| b.to_async(&rt).iter(|| physical_plan(ctx, &sql)),
             );
-            let plan: Arc<dyn ExecutionPlan> = rt.block_on(async {
-                ctx.sql(&sql)
-                    .await
-                    .unwrap()
-                    .create_physical_plan()
-                    .await
-                    .unwrap()
-            });
+            let plan = rt.block_on(physical_plan(ctx, &sql));
             let task = ctx.task_ctx();
             group.bench_function(
                 BenchmarkId::new(format!("{backend}/{label}/execute"), rows),
@@ -289,14 +284,7 @@ fn listing_scan(c: &mut Criterion) {
             ("memtable", &mem, "mem"),
         ] {
             let sql = format!("SELECT * FROM {table}");
-            let plan: Arc<dyn ExecutionPlan> = rt.block_on(async {
-                ctx.sql(&sql)
-                    .await
-                    .unwrap()
-                    .create_physical_plan()
-                    .await
-                    .unwrap()
-            });
+            let plan = rt.block_on(physical_plan(ctx, &sql));
             let task = ctx.task_ctx();
             group.bench_function(format!("{backend}/{label}"), |b| {
                 b.to_async(&rt).iter(|| async {

@@ -7,7 +7,7 @@ use super::key::model_key;
 use super::rows::{self, status_enum};
 use crate::clock::now_micros;
 use crate::error::{CatalogError, Result};
-use crate::store::{DbRow, Tx, TxOptions, args};
+use crate::store::{DbRow, Tx, TxOptions, Value, args};
 use crate::task::ModelTask;
 use crate::tenant::{Scope, owner_of};
 use crate::validate;
@@ -256,27 +256,36 @@ pub(super) fn model_from_row(row: &DbRow) -> Result<ModelRecord> {
     })
 }
 
+/// The values of a new model row, in the order of `insert_model_head!` up to `created_at`
+/// (`status` is a literal in the statements).
+fn model_values(
+    scope: Scope,
+    owner: &str,
+    params: &RegisterModel,
+    version: i32,
+    now: i64,
+) -> [Value; 11] {
+    args![
+        model_key(scope, &params.model_id, version),
+        owner,
+        params.model_id.as_str(),
+        version,
+        params.model_type.as_str(),
+        params.task.as_str(),
+        params.backend.as_str(),
+        params.base_model_id.as_deref(),
+        params.artifact_path.as_deref(),
+        params.config_json.as_deref(),
+        now,
+    ]
+}
+
 /// Registers one model inside an open transaction (shared by the Rust API and SQL
 /// `INSERT`, which registers many rows in one transaction). `params` must be validated.
 pub(crate) async fn register_in(tx: &mut Tx, params: &RegisterModel) -> Result<ModelRecord> {
-    let scope = tx.scope();
-    let owner = tx.owner();
+    let (scope, owner) = (tx.scope(), tx.owner());
     let now = now_micros();
-    let write = |version: i32| {
-        args![
-            model_key(scope, &params.model_id, version),
-            owner.as_str(),
-            params.model_id.as_str(),
-            version,
-            params.model_type.as_str(),
-            params.task.as_str(),
-            params.backend.as_str(),
-            params.base_model_id.as_deref(),
-            params.artifact_path.as_deref(),
-            params.config_json.as_deref(),
-            now,
-        ]
-    };
+    let write = |version: i32| model_values(scope, &owner, params, version, now);
 
     if let Some(version) = params.version {
         let rows = tx.write_returning(UPSERT, &write(version)).await?;
@@ -361,27 +370,14 @@ async fn upsert_chunk(tx: &mut Tx, rows: &[RegisterModel]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let scope = tx.scope();
-    let owner = tx.owner();
+    let (scope, owner) = (tx.scope(), tx.owner());
     let mut args = Vec::with_capacity(rows.len() * 12);
     for row in rows {
         let version = row.version.expect("upsert_chunk takes rows with a version");
         // Per row, as registering one by one would stamp them (listings order by it).
         let now = now_micros();
-        args.extend(args![
-            model_key(scope, &row.model_id, version),
-            owner.as_str(),
-            row.model_id.as_str(),
-            version,
-            row.model_type.as_str(),
-            row.task.as_str(),
-            row.backend.as_str(),
-            row.base_model_id.as_deref(),
-            row.artifact_path.as_deref(),
-            row.config_json.as_deref(),
-            now,
-            now,
-        ]);
+        args.extend(model_values(scope, &owner, row, version, now));
+        args.push(Value::from(now)); // updated_at: positional `?` cannot reuse created_at's
     }
     // SQLite gets positional `?`: sqlx finds a `$n` by name, a linear search per
     // parameter in SQLite.
