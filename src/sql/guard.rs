@@ -1,7 +1,16 @@
 //! An analyzer rule that refuses, with a message a person can act on, the statements
-//! DataFusion 55 would get wrong with the catalog:
+//! DataFusion 55 would get wrong with the catalog, before anything runs:
 //!
-//! - **DELETE forms whose filters would be extracted wrongly.**
+//! - **Catalog function calls that would not act on exactly the selected rows**
+//!   (`sql::placement` says which placements are accepted, and why).
+//! - **DELETE forms whose filters would be extracted wrongly** (below).
+//!
+//! It also keeps `INSERT`'s integers exact: DataFusion casts an INSERT's values to the
+//! table's types, and its cast truncates (`2.5` becomes version 2) or fails without
+//! naming the row. For a catalog table the rule removes those casts, so the values reach
+//! the catalog's sink as given and are read by the same conversion as the functions'
+//! arguments, which refuses a fraction or an out-of-range number and names the row and
+//! the field.
 //!
 //! DataFusion gives `TableProvider::delete_from` only the filters it extracts from the
 //! statement's plan: it collects them from *every* scan of the target table (a subquery
@@ -13,14 +22,18 @@
 
 use datafusion::catalog::default_table_source::source_as_provider;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::plan_err;
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::error::Result;
-use datafusion::logical_expr::{DmlStatement, Expr, LogicalPlan, WriteOp};
+use std::sync::Arc;
 
-use super::functions::{DELETE_MODEL, REGISTER_MODEL};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, plan_err};
+use datafusion::error::Result;
+use datafusion::logical_expr::{
+    DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, Projection, WriteOp,
+};
+
 use datafusion::optimizer::AnalyzerRule;
 
+use super::placement;
 use crate::sql::table::CatalogTable;
 
 /// The analyzer rule registered with the catalog.
@@ -29,22 +42,21 @@ pub(crate) struct CatalogGuard;
 
 impl AnalyzerRule for CatalogGuard {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        placement::check(&plan)?;
         let mut refusal = None;
         plan.apply_with_subqueries(|node| {
-            let checked = match node {
-                LogicalPlan::Dml(dml) => check_delete(dml),
-                other => check_function_placement(other),
-            };
-            if let Err(e) = checked {
+            if let LogicalPlan::Dml(dml) = node
+                && let Err(e) = check_delete(dml)
+            {
                 refusal = Some(e);
                 return Ok(TreeNodeRecursion::Stop);
             }
             Ok(TreeNodeRecursion::Continue)
         })?;
-        match refusal {
-            Some(e) => Err(e),
-            None => Ok(plan),
+        if let Some(e) = refusal {
+            return Err(e);
         }
+        exact_insert_integers(plan)
     }
 
     fn name(&self) -> &str {
@@ -52,58 +64,11 @@ impl AnalyzerRule for CatalogGuard {
     }
 }
 
-/// Refuses `register_model` / `delete_model` where DataFusion cannot evaluate them.
-fn check_function_placement(node: &LogicalPlan) -> Result<()> {
-    let (clause, exprs): (&str, Vec<&Expr>) = match node {
-        LogicalPlan::Sort(sort) => ("ORDER BY", sort.expr.iter().map(|s| &s.expr).collect()),
-        LogicalPlan::Aggregate(agg) => ("GROUP BY", agg.group_expr.iter().collect()),
-        LogicalPlan::Window(window) => ("a window function", window.window_expr.iter().collect()),
-        LogicalPlan::Join(join) => (
-            "a join condition",
-            join.on
-                .iter()
-                .flat_map(|(l, r)| [l, r])
-                .chain(join.filter.as_ref())
-                .collect(),
-        ),
-        _ => return Ok(()),
-    };
-    for expr in exprs {
-        if let Some(name) = catalog_function_in(expr) {
-            return plan_err!(
-                "{name}() cannot be used in {clause}: DataFusion runs it only in the SELECT list, \
-                 WHERE and aggregate arguments; compute it in a subquery, e.g. \
-                 SELECT * FROM (SELECT {name}(…) AS result FROM …) ORDER BY result"
-            );
-        }
-    }
-    Ok(())
-}
-
-fn catalog_function_in(expr: &Expr) -> Option<&'static str> {
-    let mut found = None;
-    let _ = expr.apply(|e| {
-        if let Expr::ScalarFunction(f) = e {
-            found = [REGISTER_MODEL, DELETE_MODEL]
-                .into_iter()
-                .find(|n| *n == f.name());
-            if found.is_some() {
-                return Ok(TreeNodeRecursion::Stop);
-            }
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    found
-}
-
 fn check_delete(dml: &DmlStatement) -> Result<()> {
     if !matches!(dml.op, WriteOp::Delete | WriteOp::Update) {
         return Ok(());
     }
-    let Ok(provider) = source_as_provider(&dml.target) else {
-        return Ok(());
-    };
-    if provider.downcast_ref::<CatalogTable>().is_none() {
+    if !targets_catalog_table(dml) {
         return Ok(());
     }
     let target = &dml.table_name;
@@ -151,4 +116,83 @@ pub(crate) fn has_subquery(expr: &Expr) -> bool {
         Ok(TreeNodeRecursion::Continue)
     });
     found
+}
+
+/// `INSERT INTO` a catalog table: the values of integer columns reach the catalog's sink
+/// as the statement gave them, without DataFusion's truncating cast (see the module doc).
+fn exact_insert_integers(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let LogicalPlan::Dml(dml) = &plan else {
+        return Ok(plan);
+    };
+    if !matches!(dml.op, WriteOp::Insert(_)) || !targets_catalog_table(dml) {
+        return Ok(plan);
+    }
+    // DataFusion plans an INSERT as a projection that maps (and casts) the source's columns
+    // onto the table's, over the source.
+    let LogicalPlan::Projection(mapping) = dml.input.as_ref() else {
+        return Ok(plan);
+    };
+    let table = dml.target.schema();
+    let is_integer_target = |i: usize| {
+        table
+            .field_with_name(mapping.schema.field(i).name())
+            .is_ok_and(|f| f.data_type().is_integer())
+    };
+    let mut source = mapping.input.as_ref().clone();
+    if let LogicalPlan::Values(values) = &source {
+        // `VALUES` is typed as the table's columns already, each value cast: rebuild it
+        // with the integer columns' values uncast, their types inferred from the values.
+        let integer_columns: Vec<&Column> = (0..mapping.expr.len())
+            .filter(|&i| is_integer_target(i))
+            .filter_map(|i| placement::column_of(&mapping.expr[i]))
+            .collect();
+        let uncast_at: Vec<bool> = values
+            .schema
+            .columns()
+            .iter()
+            .map(|c| integer_columns.contains(&c))
+            .collect();
+        let rows = values
+            .values
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .zip(&uncast_at)
+                    .map(|(v, &uncast)| if uncast { uncast_expr(v) } else { v.clone() })
+                    .collect()
+            })
+            .collect();
+        source = LogicalPlanBuilder::values(rows)?.build()?;
+    }
+    let exprs = mapping
+        .expr
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            if is_integer_target(i) {
+                uncast_expr(e).alias(mapping.schema.field(i).name())
+            } else {
+                e.clone()
+            }
+        })
+        .collect();
+    let mapping = Projection::try_new(exprs, Arc::new(source))?;
+    Ok(LogicalPlan::Dml(DmlStatement {
+        input: Arc::new(LogicalPlan::Projection(mapping)),
+        ..dml.clone()
+    }))
+}
+
+fn targets_catalog_table(dml: &DmlStatement) -> bool {
+    source_as_provider(&dml.target).is_ok_and(|p| p.downcast_ref::<CatalogTable>().is_some())
+}
+
+/// `e` without its name and outer casts.
+fn uncast_expr(e: &Expr) -> Expr {
+    match e {
+        Expr::Alias(a) => uncast_expr(&a.expr),
+        Expr::Cast(c) => uncast_expr(&c.expr),
+        Expr::TryCast(c) => uncast_expr(&c.expr),
+        other => other.clone(),
+    }
 }

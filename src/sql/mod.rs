@@ -2,10 +2,12 @@
 //!
 //! [`register_catalog`] adds a `CatalogProvider` named `jammi` (schema `public`, tables
 //! `models`, `training_jobs`, `eval_runs`, `result_tables`) to any `SessionContext`,
-//! bound to the scope of the [`Catalog`] handle it is given. It takes nothing else from
-//! the context, so engines can register it next to their own catalogs, and several
-//! differently-scoped contexts can share one catalog (one pool).
+//! and binds the session to the scope of the [`Catalog`] handle it is given. It takes
+//! nothing else from the context, so engines can register it next to their own catalogs,
+//! and several differently-scoped contexts can share one catalog (one pool).
 //!
+//! - `binding` — the session's catalog and scope, read by every table, function and DML
+//!   plan when a statement executes.//!
 //! - `tables` — the table definitions: columns, Arrow types, storage expressions.
 //! - `provider` — the catalog and schema providers (no I/O: planning is synchronous).
 //! - `table` — the `TableProvider`: which filters push down, and the scan plan.
@@ -13,8 +15,10 @@
 //! - `scan` — the execution plan that queries the database and streams batches.
 //! - `batch` — rows → Arrow; `columns` — Arrow → typed values for functions and DML.
 //! - [`functions`] — `register_model`, `delete_model`.
-//! - `dml` — `INSERT INTO` and `DELETE FROM`; `guard` — refuses the DELETE forms and
-//!   function placements DataFusion 55 would get wrong.
+//! - `dml` — `INSERT INTO` and `DELETE FROM`; `guard` — the analyzer rule that refuses
+//!   the DELETE forms DataFusion 55 would get wrong, and, through `placement`, every
+//!   call of a catalog function that would not act on exactly the rows the statement
+//!   selects; it also keeps INSERT's integers exact (no truncating cast).
 //! - [`script`] — splitting a SQL script into statements (used by the `jammi` command).
 
 /// The `ExecutionPlan` methods of a leaf node (no children, no physical expressions) with
@@ -51,11 +55,13 @@ macro_rules! leaf_plan_methods {
 }
 
 mod batch;
+mod binding;
 mod columns;
 mod dml;
 mod filter;
 pub mod functions;
 mod guard;
+mod placement;
 mod provider;
 mod scan;
 pub mod script;
@@ -65,6 +71,7 @@ mod tables;
 use std::sync::Arc;
 
 use datafusion::catalog::CatalogProvider;
+use datafusion::optimizer::AnalyzerRule;
 use datafusion::prelude::SessionContext;
 
 use crate::catalog::Catalog;
@@ -74,23 +81,44 @@ pub const CATALOG_NAME: &str = "jammi";
 /// The name of its one schema.
 pub const SCHEMA_NAME: &str = "public";
 
-/// Registers the catalog, bound to `catalog`'s scope, into `ctx` as `jammi`, together
-/// with the functions `register_model` and `delete_model` bound to the same scope.
+/// Registers the catalog into `ctx` as `jammi`, with the functions `register_model` and
+/// `delete_model`, and binds the session to `catalog`'s database and scope.
 ///
-/// Returns the catalog previously registered under that name, if any (registering again
-/// replaces it, e.g. to rebind a context to another scope).
+/// The binding belongs to the session, not to the tables: every statement the session
+/// executes, including views and prepared statements created earlier, acts for the scope
+/// bound when it executes, and SQL cannot change it. Registering again rebinds the
+/// session. Sessions cloned from one `SessionState` share their catalog list but not
+/// their binding, so each clone must be registered for its own scope; a clone that was
+/// not answers every use of `jammi` with an error rather than with another scope's rows.
+///
+/// Returns the catalog previously registered under that name, if any.
 pub fn register_catalog(
     ctx: &SessionContext,
     catalog: &Catalog,
 ) -> Option<Arc<dyn CatalogProvider>> {
-    for function in functions::all(catalog) {
+    {
+        let state = ctx.state_ref();
+        let mut state = state.write();
+        state
+            .config_mut()
+            .options_mut()
+            .extensions
+            .insert(binding::SessionBinding::new(catalog.clone()));
+        // Affects only DELETEs on catalog tables and calls of the catalog's functions.
+        if !state
+            .analyzer()
+            .rules
+            .iter()
+            .any(|r| r.name() == guard::CatalogGuard.name())
+        {
+            state.add_analyzer_rule(Arc::new(guard::CatalogGuard));
+        }
+    }
+    for function in functions::all() {
         ctx.register_udf(function);
     }
-    // Affects only DELETEs on catalog tables and calls of the catalog's functions;
-    // registering twice adds a second, identical check.
-    ctx.add_analyzer_rule(Arc::new(guard::CatalogGuard));
     ctx.register_catalog(
         CATALOG_NAME,
-        Arc::new(provider::JammiCatalogProvider::new(catalog.clone())),
+        Arc::new(provider::JammiCatalogProvider::new()),
     )
 }

@@ -1,4 +1,5 @@
-//! The `jammi` catalog and its `public` schema: a fixed set of four tables.
+//! The `jammi` catalog and its `public` schema: a fixed set of four tables. They hold no
+//! scope: each statement reads it from the session that executes it (`sql::binding`).
 
 use std::sync::Arc;
 
@@ -9,18 +10,17 @@ use datafusion::error::Result;
 use super::SCHEMA_NAME;
 use super::table::CatalogTable;
 use super::tables::ALL;
-use crate::catalog::Catalog;
 
-/// The `jammi` catalog of one session.
+/// The `jammi` catalog.
 #[derive(Debug)]
 pub(crate) struct JammiCatalogProvider {
     schema: Arc<JammiSchemaProvider>,
 }
 
 impl JammiCatalogProvider {
-    pub fn new(catalog: Catalog) -> Self {
+    pub fn new() -> Self {
         JammiCatalogProvider {
-            schema: Arc::new(JammiSchemaProvider::new(catalog)),
+            schema: Arc::new(JammiSchemaProvider::new()),
         }
     }
 }
@@ -42,11 +42,11 @@ pub(crate) struct JammiSchemaProvider {
 }
 
 impl JammiSchemaProvider {
-    fn new(catalog: Catalog) -> Self {
+    fn new() -> Self {
         JammiSchemaProvider {
             tables: ALL
                 .iter()
-                .map(|def| Arc::new(CatalogTable::new(def, catalog.clone())))
+                .map(|def| Arc::new(CatalogTable::new(def)))
                 .collect(),
         }
     }

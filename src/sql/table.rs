@@ -12,26 +12,25 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::binding::bound_catalog;
 use super::dml::{CatalogDeleteExec, CatalogSink, delete_predicates};
 use super::filter::translate;
 use super::scan::CatalogScanExec;
 use super::tables::TableDef;
-use crate::catalog::Catalog;
 
-/// A catalog table bound to the session's scope. Planning does no I/O: the database is
-/// read by the scan node when the plan executes.
+/// A catalog table. It holds no scope: `scan`, `insert_into` and `delete_from` take the
+/// catalog and scope of the session they are called for (`sql::binding`). Planning does
+/// no I/O: the database is read by the scan node when the plan executes.
 #[derive(Debug)]
 pub(crate) struct CatalogTable {
     def: &'static TableDef,
-    catalog: Catalog,
     schema: SchemaRef,
 }
 
 impl CatalogTable {
-    pub fn new(def: &'static TableDef, catalog: Catalog) -> Self {
+    pub fn new(def: &'static TableDef) -> Self {
         CatalogTable {
             def,
-            catalog,
             schema: def.schema(),
         }
     }
@@ -62,7 +61,7 @@ impl TableProvider for CatalogTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -87,10 +86,11 @@ impl TableProvider for CatalogTable {
                 }
             }
         }
+        let catalog = bound_catalog(state.config_options())?;
         Ok(Arc::new(CatalogScanExec::new(
             self.def,
-            self.catalog.store().clone(),
-            self.catalog.scope(),
+            catalog.store().clone(),
+            catalog.scope(),
             columns,
             schema,
             &predicates,
@@ -102,7 +102,7 @@ impl TableProvider for CatalogTable {
     /// when the plan executes.
     async fn insert_into(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
@@ -112,20 +112,21 @@ impl TableProvider for CatalogTable {
                 self.def.name
             );
         }
-        let sink = CatalogSink::new(self.def, self.catalog.clone());
+        let catalog = bound_catalog(state.config_options())?;
+        let sink = CatalogSink::new(self.def, catalog, input.as_ref());
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 
     /// `DELETE FROM … WHERE …`: checked now, done when the plan executes.
     async fn delete_from(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let predicates = delete_predicates(self.def, &filters)?;
         Ok(Arc::new(CatalogDeleteExec::new(
             self.def,
-            self.catalog.clone(),
+            bound_catalog(state.config_options())?,
             predicates,
         )))
     }

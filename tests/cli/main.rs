@@ -2,6 +2,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod insert_memory;
 
 use std::io::Write;
 use std::path::Path;

@@ -3,11 +3,14 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod integers;
 mod join;
 mod oracle;
+mod placement;
 mod pushdown;
 mod scale;
 mod schema;
+mod scope;
 mod visibility;
 mod writes;
 

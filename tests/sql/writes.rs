@@ -607,7 +607,7 @@ async fn functions_where_datafusion_cannot_run_them_get_a_clear_error(db: &TestD
     ] {
         let err = error(&ctx, sql).await;
         assert!(
-            err.contains(&format!("cannot be used in {clause}")),
+            err.contains(&format!("cannot be called in {clause}")),
             "{sql}: {err}"
         );
         assert!(!err.contains("Internal error"), "{err}");
@@ -641,3 +641,39 @@ backend_tests!(
     names_with_quotes_and_sql_are_stored_verbatim,
     delete_from_other_tables_is_strict_about_ownership,
 );
+
+/// An INSERT whose input scans the catalog itself, longer than what an INSERT reads
+/// before its transaction starts, on a one-connection pool: the input is read in full
+/// first, so the scan does not wait for the INSERT's own connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_insert_from_the_catalog_itself_completes_on_a_memory_catalog() {
+    let catalog = jammi_catalog::Catalog::open("sqlite::memory:")
+        .await
+        .unwrap();
+    let ctx = session(&catalog.with_scope(Some(tenant_a())));
+    let n = 40_000;
+    let inserted = rows(
+        &ctx,
+        &format!(
+            "INSERT INTO jammi.public.models (model_id, version, model_type, backend, task) \
+             SELECT 'm-' || value, 1, 'e', 'c', 'ner' FROM generate_series(1, {n})"
+        ),
+    )
+    .await;
+    assert_eq!(inserted, vec![vec![n.to_string()]]);
+    let copied = rows(
+        &ctx,
+        "INSERT INTO jammi.public.models (model_id, version, model_type, backend, task) \
+         SELECT model_id || '-copy', version, model_type, backend, task FROM jammi.public.models",
+    )
+    .await;
+    assert_eq!(copied, vec![vec![n.to_string()]]);
+    assert_eq!(
+        rows(
+            &ctx,
+            "SELECT count(*) FROM jammi.public.models WHERE model_id LIKE '%-copy'"
+        )
+        .await,
+        vec![vec![n.to_string()]]
+    );
+}

@@ -12,9 +12,8 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::scoped_udf_identity;
-use crate::catalog::Catalog;
 use crate::error::CatalogError;
+use crate::sql::binding::bound_catalog;
 use crate::sql::columns::{boolean, int, opt_str, opt_version, req_str, text};
 
 /// The function's SQL name.
@@ -23,18 +22,16 @@ pub const DELETE_MODEL: &str = "delete_model";
 /// Deletes one owned model version per row (§4 delete): `true` when a row was deleted,
 /// `false` for an absent row with `if_exists`. NULL version means the latest; NULL
 /// `if_exists` means false.
-#[derive(Debug)]
+/// It holds no scope: each call acts for the session that executes it
+/// (`sql::binding`).
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct DeleteModelUdf {
-    catalog: Catalog,
     signature: Signature,
 }
 
-scoped_udf_identity!(DeleteModelUdf);
-
 impl DeleteModelUdf {
-    pub fn new(catalog: Catalog) -> Self {
+    pub fn new() -> Self {
         DeleteModelUdf {
-            catalog,
             signature: Signature::variadic_any(Volatility::Volatile),
         }
     }
@@ -69,6 +66,7 @@ impl ScalarUDFImpl for DeleteModelUdf {
 #[async_trait]
 impl AsyncScalarUDFImpl for DeleteModelUdf {
     async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let catalog = bound_catalog(&args.config_options)?;
         let rows = args.number_rows;
         // Constant arguments arrive as scalars: expand every argument to one value per row.
         let arrays = args
@@ -82,23 +80,27 @@ impl AsyncScalarUDFImpl for DeleteModelUdf {
 
         let mut out = BooleanBuilder::with_capacity(rows);
         for row in 0..rows {
-            let name = req_str(&model_id, row, "model_id")?;
-            let v = match &version {
-                Some(a) => opt_version(a, row, "version")?,
-                None => None,
+            let at_row = |e: CatalogError| CatalogError::AtRow {
+                row: row + 1,
+                what: format!("model {:?}", opt_str(&model_id, row).unwrap_or_default()),
+                source: Box::new(e),
             };
+            let (name, v) = (|| -> crate::error::Result<(&str, Option<i32>)> {
+                let name = req_str(&model_id, row, "model_id")?;
+                let v = match &version {
+                    Some(a) => opt_version(a, row, "version")?,
+                    None => None,
+                };
+                Ok((name, v))
+            })()
+            .map_err(at_row)?;
             let tolerate = if_exists
                 .as_ref()
                 .is_some_and(|a| a.is_valid(row) && a.value(row));
-            let deleted = self
-                .catalog
+            let deleted = catalog
                 .delete_model(name, v, tolerate)
                 .await
-                .map_err(|e| CatalogError::AtRow {
-                    row: row + 1,
-                    what: format!("model {:?}", opt_str(&model_id, row).unwrap_or_default()),
-                    source: Box::new(e),
-                })?;
+                .map_err(at_row)?;
             out.append_value(deleted);
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))

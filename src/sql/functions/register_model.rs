@@ -13,27 +13,25 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::scoped_udf_identity;
-use crate::catalog::{Catalog, RegisterModel};
+use crate::catalog::RegisterModel;
 use crate::error::CatalogError;
+use crate::sql::binding::bound_catalog;
 use crate::sql::columns::{int, opt_str, opt_version, req_str, text};
 
 /// The function's SQL name.
 pub const REGISTER_MODEL: &str = "register_model";
 
 /// Registers one model version per row (§4 register); returns the version written.
-#[derive(Debug)]
+/// It holds no scope: each call acts for the session that executes it
+/// (`sql::binding`).
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct RegisterModelUdf {
-    catalog: Catalog,
     signature: Signature,
 }
 
-scoped_udf_identity!(RegisterModelUdf);
-
 impl RegisterModelUdf {
-    pub fn new(catalog: Catalog) -> Self {
+    pub fn new() -> Self {
         RegisterModelUdf {
-            catalog,
             signature: Signature::variadic_any(Volatility::Volatile),
         }
     }
@@ -68,6 +66,7 @@ impl ScalarUDFImpl for RegisterModelUdf {
 #[async_trait]
 impl AsyncScalarUDFImpl for RegisterModelUdf {
     async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let catalog = bound_catalog(&args.config_options)?;
         let rows = args.number_rows;
         // Constant arguments arrive as scalars: expand every argument to one value per row.
         let arrays = args
@@ -87,27 +86,29 @@ impl AsyncScalarUDFImpl for RegisterModelUdf {
 
         let mut out = Int32Builder::with_capacity(rows);
         for row in 0..rows {
-            let params = RegisterModel {
-                model_id: req_str(&model_id, row, "model_id")?.to_owned(),
-                version: opt_version(&version, row, "version")?,
-                model_type: req_str(&model_type, row, "model_type")?.to_owned(),
-                backend: req_str(&backend, row, "backend")?.to_owned(),
-                task: req_str(&task, row, "task")?.parse()?,
-                base_model_id: base
-                    .as_ref()
-                    .and_then(|a| opt_str(a, row))
-                    .map(str::to_owned),
-                artifact_path: path
-                    .as_ref()
-                    .and_then(|a| opt_str(a, row))
-                    .map(str::to_owned),
-                config_json: config
-                    .as_ref()
-                    .and_then(|a| opt_str(a, row))
-                    .map(str::to_owned),
-            };
-            let record = self
-                .catalog
+            let params = (|| -> crate::error::Result<RegisterModel> {
+                Ok(RegisterModel {
+                    model_id: req_str(&model_id, row, "model_id")?.to_owned(),
+                    version: opt_version(&version, row, "version")?,
+                    model_type: req_str(&model_type, row, "model_type")?.to_owned(),
+                    backend: req_str(&backend, row, "backend")?.to_owned(),
+                    task: req_str(&task, row, "task")?.parse()?,
+                    base_model_id: base
+                        .as_ref()
+                        .and_then(|a| opt_str(a, row))
+                        .map(str::to_owned),
+                    artifact_path: path
+                        .as_ref()
+                        .and_then(|a| opt_str(a, row))
+                        .map(str::to_owned),
+                    config_json: config
+                        .as_ref()
+                        .and_then(|a| opt_str(a, row))
+                        .map(str::to_owned),
+                })
+            })()
+            .map_err(|e| at_row(row, &model_id, e))?;
+            let record = catalog
                 .register_model(params)
                 .await
                 .map_err(|e| at_row(row, &model_id, e))?;
