@@ -31,7 +31,7 @@ pub(crate) mod dml {
 use futures::FutureExt;
 
 use crate::error::{CatalogError, Result};
-use crate::store::{DbRow, Store, TxOptions, args};
+use crate::store::{DbRow, OwnedWrite, Store, TxOptions, args};
 use crate::tenant::{Scope, owner_of};
 
 /// A handle on the catalog, bound to one scope.
@@ -113,12 +113,17 @@ impl Catalog {
 
     /// Deletes the caller's own row `id` with `sql` (`$1` the owner, `$2` the id); a row
     /// the caller does not own, or that does not exist, is *not found* for `kind`.
-    async fn delete_owned(&self, sql: &'static str, kind: &'static str, id: &str) -> Result<()> {
+    async fn delete_owned(
+        &self,
+        sql: &'static OwnedWrite,
+        kind: &'static str,
+        id: &str,
+    ) -> Result<()> {
         let deleted = self
             .store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 let id = id.to_owned();
-                async move { tx.write(sql, &args![tx.owner(), id]).await }.boxed()
+                async move { tx.write(sql, &args![id]).await }.boxed()
             })
             .await?;
         if deleted == 0 {

@@ -31,7 +31,7 @@ use crate::error::{CatalogError, Result as CatalogResult};
 use crate::sql::filter::{SqlPredicate, render_conjunction, translate};
 use crate::sql::guard::has_subquery;
 use crate::sql::tables::{TableDef, TableKind};
-use crate::store::{TxOptions, Value};
+use crate::store::{OwnerParam, TxOptions, Value};
 use crate::tenant::owner_of;
 
 /// Translates a DELETE's filters, refusing what could delete more than was asked for.
@@ -98,6 +98,7 @@ impl CatalogDeleteExec {
     }
 
     /// `<head> WHERE owner = $1 AND (<pushed>)…`: only rows the session owns, exactly.
+    /// `args` starts with the session's owner (`$1`), then the pushed values.
     fn statement(&self, head: &str) -> (String, Vec<Value>) {
         let mut sql = format!("{head} WHERE owner = $1");
         let mut args = vec![Value::from(owner_of(self.catalog.scope()))];
@@ -114,12 +115,13 @@ impl CatalogDeleteExec {
         catalog
             .store()
             .transaction(catalog.scope(), TxOptions::serializable(), |tx| {
-                let (sql, args) = (sqlx::AssertSqlSafe(sql.clone()), args.clone());
+                let (sql, args) = (sql.clone(), args.clone());
                 async move {
                     if table.kind != TableKind::Models {
-                        return tx.write(sql, &args).await;
+                        // The transaction binds `$1`, its own owner, itself.
+                        return tx.write_built(sql, OwnerParam::Numbered, &args[1..]).await;
                     }
-                    let targets = tx.fetch_all(sql, &args).await?;
+                    let targets = tx.fetch_all(sqlx::AssertSqlSafe(sql), &args).await?;
                     for row in &targets {
                         let (name, version) = (row.text("model_id")?, row.int32("version")?);
                         delete_model_in(tx, &name, Some(version), false).await?;
