@@ -56,10 +56,22 @@ pub(crate) fn delete_predicates(table: &TableDef, filters: &[Expr]) -> Result<Ve
             }
             match translate(f, table) {
                 Some(p) => Ok(p),
-                None => plan_err!(
-                    "DELETE FROM {target}: the catalog cannot evaluate `{f}`; use comparisons of \
-                     columns with literals (=, <>, <, >, IN, IS NULL, LIKE, BETWEEN, AND/OR/NOT)"
-                ),
+                None => {
+                    let shown = f.to_string();
+                    if shown.contains('\0') {
+                        // Escaped: a raw NUL would cut the message short in a terminal.
+                        let shown = shown.replace('\0', "\\0");
+                        return plan_err!(
+                            "DELETE FROM {target}: `{shown}` compares with text holding the NUL \
+                             character (U+0000), which no catalog row holds"
+                        );
+                    }
+                    plan_err!(
+                        "DELETE FROM {target}: the catalog cannot evaluate `{f}`; use comparisons \
+                         of columns with literals (=, <>, <, >, IN, IS NULL, LIKE, BETWEEN, \
+                         AND/OR/NOT)"
+                    )
+                }
             }
         })
         .collect()
