@@ -204,8 +204,10 @@ impl Catalog {
     /// Deletes an eval run the caller owns.
     ///
     /// # Errors
-    /// [`CatalogError::NotFound`] when the caller owns no such run.
+    /// [`CatalogError::NotFound`] when the caller owns no such run;
+    /// [`CatalogError::InvalidInput`] for an id holding NUL.
     pub async fn delete_eval_run(&self, run_id: &str) -> Result<()> {
-        self.delete_owned(&DELETE, "eval run", run_id).await
+        self.delete_owned(&DELETE, "eval run", "run_id", run_id)
+            .await
     }
 }

@@ -485,10 +485,15 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError::ModelNotFound`] when no visible row has that name.
     pub async fn get_model(&self, model_id: &str) -> Result<ModelRecord> {
-        let row = self
-            .store()
-            .fetch_optional(GET_LATEST, &args![model_id, owner_of(self.scope())])
-            .await?;
+        // A name holding NUL names no model (registers refuse it), and Postgres would
+        // refuse it where SQLite answers "no row": not sent to the database.
+        let row = if model_id.contains('\0') {
+            None
+        } else {
+            self.store()
+                .fetch_optional(GET_LATEST, &args![model_id, owner_of(self.scope())])
+                .await?
+        };
         match row {
             Some(row) => model_from_row(&row),
             None => Err(CatalogError::ModelNotFound {
@@ -503,13 +508,16 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError::ModelNotFound`] when no visible row matches.
     pub async fn get_model_version(&self, model_id: &str, version: i32) -> Result<ModelRecord> {
-        let row = self
-            .store()
-            .fetch_optional(
-                GET_VERSION,
-                &args![model_id, owner_of(self.scope()), version],
-            )
-            .await?;
+        let row = if model_id.contains('\0') {
+            None
+        } else {
+            self.store()
+                .fetch_optional(
+                    GET_VERSION,
+                    &args![model_id, owner_of(self.scope()), version],
+                )
+                .await?
+        };
         match row {
             Some(row) => model_from_row(&row),
             None => Err(CatalogError::ModelNotFound {
@@ -543,13 +551,15 @@ impl Catalog {
     /// `if_exists`.
     ///
     /// # Errors
-    /// [`CatalogError::ModelNotFound`], [`CatalogError::ModelReferenced`] (with the edges).
+    /// [`CatalogError::ModelNotFound`], [`CatalogError::ModelReferenced`] (with the edges),
+    /// [`CatalogError::InvalidInput`] for a name holding NUL.
     pub async fn delete_model(
         &self,
         model_id: &str,
         version: Option<i32>,
         if_exists: bool,
     ) -> Result<bool> {
+        validate::text("model_id", model_id)?;
         self.store()
             .transaction(self.scope(), TxOptions::serializable(), |tx| {
                 let model_id = model_id.to_owned();

@@ -193,13 +193,15 @@ impl Catalog {
     /// Sets the status (and, when given, the row count) of a result table the caller owns.
     ///
     /// # Errors
-    /// [`CatalogError::NotFound`] when the caller owns no such table.
+    /// [`CatalogError::NotFound`] when the caller owns no such table;
+    /// [`CatalogError::InvalidInput`] for a bad row count or a name holding NUL.
     pub async fn set_result_table_status(
         &self,
         table_name: &str,
         status: ResultTableStatus,
         row_count: Option<i64>,
     ) -> Result<()> {
+        validate::text("table_name", table_name)?;
         if let Some(n) = row_count
             && n < 0
         {
@@ -224,8 +226,10 @@ impl Catalog {
     /// Deletes a result table the caller owns.
     ///
     /// # Errors
-    /// [`CatalogError::NotFound`] when the caller owns no such table.
+    /// [`CatalogError::NotFound`] when the caller owns no such table;
+    /// [`CatalogError::InvalidInput`] for a name holding NUL.
     pub async fn delete_result_table(&self, table_name: &str) -> Result<()> {
-        self.delete_owned(&DELETE, "result table", table_name).await
+        self.delete_owned(&DELETE, "result table", "table_name", table_name)
+            .await
     }
 }

@@ -350,6 +350,7 @@ impl Catalog {
         worker: &str,
         lease: Duration,
     ) -> Result<bool> {
+        validate::text("job_id", job_id)?;
         validate::worker(worker)?;
         validate::lease(lease)?;
         self.lease_guarded_write(&HEARTBEAT, |now| {
@@ -363,7 +364,9 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError::InvalidInput`].
     pub async fn fail_training_job(&self, job_id: &str, worker: &str, error: &str) -> Result<bool> {
+        validate::text("job_id", job_id)?;
         validate::worker(worker)?;
+        validate::text("error", error)?;
         self.lease_guarded_write(&FAIL, |now| args![job_id, worker, error, now])
             .await
     }
@@ -421,6 +424,7 @@ impl Catalog {
         artifact_path: &str,
         metrics: Option<&str>,
     ) -> Result<bool> {
+        validate::text("job_id", job_id)?;
         validate::worker(worker)?;
         validate::name("output_model_id", output_model_id)?;
         validate::version("output_version", output_version)?;
@@ -482,8 +486,10 @@ impl Catalog {
     /// Deletes a training job the caller owns.
     ///
     /// # Errors
-    /// [`CatalogError::NotFound`] when the caller owns no such job.
+    /// [`CatalogError::NotFound`] when the caller owns no such job;
+    /// [`CatalogError::InvalidInput`] for an id holding NUL.
     pub async fn delete_training_job(&self, job_id: &str) -> Result<()> {
-        self.delete_owned(&DELETE, "training job", job_id).await
+        self.delete_owned(&DELETE, "training job", "job_id", job_id)
+            .await
     }
 }
