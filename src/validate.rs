@@ -1,6 +1,11 @@
 //! Input validation (SPEC §9), run before anything is written.
 //!
 //! Each check names the field it rejects, so the message can be acted on.
+//!
+//! No text the catalog writes may hold NUL (U+0000): SQLite would store it, Postgres
+//! refuses it in `text`, so the catalog refuses it on every backend, here (see
+//! docs/design.md). Names and ids refuse every control character; free text and JSON
+//! refuse only NUL.
 
 use std::time::Duration;
 
@@ -34,12 +39,23 @@ pub fn name(field: &'static str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Any text the catalog writes or looks a row up by: no NUL character.
+pub fn text(field: &'static str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(CatalogError::invalid(
+            field,
+            "must not contain the NUL character (U+0000)",
+        ));
+    }
+    Ok(())
+}
+
 /// A free-text attribute that must be present (`model_type`, `backend`, `eval_type`, …).
 pub fn non_empty(field: &'static str, value: &str) -> Result<()> {
     if value.trim().is_empty() {
         return Err(CatalogError::invalid(field, "must not be empty"));
     }
-    Ok(())
+    text(field, value)
 }
 
 /// A model version: at least 1.
@@ -55,8 +71,9 @@ pub fn version(field: &'static str, value: i32) -> Result<()> {
 
 /// A JSON document (`config_json`, `hyperparams`, `metrics`), when given.
 pub fn json(field: &'static str, value: Option<&str>) -> Result<()> {
-    if let Some(text) = value {
-        serde_json::from_str::<serde_json::Value>(text)
+    if let Some(value) = value {
+        text(field, value)?;
+        serde_json::from_str::<serde_json::Value>(value)
             .map_err(|e| CatalogError::invalid(field, format!("is not valid JSON: {e}")))?;
     }
     Ok(())
@@ -98,6 +115,29 @@ mod tests {
             let err = name("model_id", bad).unwrap_err().to_string();
             assert!(err.starts_with("invalid model_id"), "{err}");
         }
+    }
+
+    #[test]
+    fn nul_is_refused_in_free_text_and_json_where_other_controls_pass() {
+        for (field, check) in [
+            (
+                "model_type",
+                non_empty as fn(&'static str, &str) -> Result<()>,
+            ),
+            ("error", text),
+        ] {
+            let err = check(field, "a\0b").unwrap_err().to_string();
+            assert!(err.starts_with(&format!("invalid {field}")), "{err}");
+            assert!(err.contains("NUL"), "{err}");
+            assert!(check(field, "tab\there\nnewline\u{7}").is_ok());
+        }
+        let err = json("metrics", Some("{\"a\": 1}\0"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("NUL"), "{err}");
+        assert!(json("metrics", Some("{\n\t\"a\": \"\\u0000\"\n}")).is_ok());
+        assert!(name("model_id", "a\0b").is_err());
+        assert!(worker("w\0").is_err());
     }
 
     #[test]

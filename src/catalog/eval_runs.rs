@@ -7,7 +7,7 @@ use super::models::resolve_in;
 use super::rows;
 use crate::clock::now_micros;
 use crate::error::{CatalogError, Result};
-use crate::store::{DbRow, TxOptions, args};
+use crate::store::{DbRow, OwnedWrite, TxOptions, args};
 use crate::tenant::Scope;
 use crate::validate;
 
@@ -95,12 +95,12 @@ macro_rules! run_columns {
     };
 }
 
-const INSERT: &str = concat!(
+const INSERT: OwnedWrite = OwnedWrite::new(concat!(
     "INSERT INTO eval_runs (owner, run_id, model_key, model_id, model_version, eval_type, \
        metrics, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
      ON CONFLICT DO NOTHING RETURNING ",
     run_columns!()
-);
+));
 const GET: &str = concat!(
     "SELECT ",
     run_columns!(),
@@ -111,7 +111,8 @@ const LIST: &str = concat!(
     run_columns!(),
     " FROM eval_runs WHERE owner IN ($1, '') ORDER BY created_at, run_id"
 );
-const DELETE: &str = "DELETE FROM eval_runs WHERE owner = $1 AND run_id = $2";
+const DELETE: OwnedWrite =
+    OwnedWrite::new("DELETE FROM eval_runs WHERE owner = $1 AND run_id = $2");
 
 fn run_from_row(row: &DbRow) -> Result<EvalRun> {
     Ok(EvalRun {
@@ -139,7 +140,6 @@ pub(crate) async fn create_in(tx: &mut crate::store::Tx, run: &NewEvalRun) -> Re
         None => (None, None, None),
     };
     let args = args![
-        tx.owner(),
         run_id.as_str(),
         key,
         name,
@@ -148,7 +148,7 @@ pub(crate) async fn create_in(tx: &mut crate::store::Tx, run: &NewEvalRun) -> Re
         run.metrics.as_str(),
         now_micros(),
     ];
-    let rows = tx.write_returning(INSERT, &args).await?;
+    let rows = tx.write_returning(&INSERT, &args).await?;
     match rows.first() {
         Some(row) => run_from_row(row),
         None => Err(CatalogError::AlreadyExists {
@@ -204,8 +204,10 @@ impl Catalog {
     /// Deletes an eval run the caller owns.
     ///
     /// # Errors
-    /// [`CatalogError::NotFound`] when the caller owns no such run.
+    /// [`CatalogError::NotFound`] when the caller owns no such run;
+    /// [`CatalogError::InvalidInput`] for an id holding NUL.
     pub async fn delete_eval_run(&self, run_id: &str) -> Result<()> {
-        self.delete_owned(DELETE, "eval run", run_id).await
+        self.delete_owned(&DELETE, "eval run", "run_id", run_id)
+            .await
     }
 }

@@ -31,8 +31,9 @@ pub(crate) mod dml {
 use futures::FutureExt;
 
 use crate::error::{CatalogError, Result};
-use crate::store::{DbRow, Store, TxOptions, args};
+use crate::store::{DbRow, OwnedWrite, Store, TxOptions, args};
 use crate::tenant::{Scope, owner_of};
+use crate::validate;
 
 /// A handle on the catalog, bound to one scope.
 #[derive(Clone, Debug)]
@@ -93,7 +94,8 @@ impl Catalog {
     }
 
     /// The visible row `id` of `sql` (`$1` the id, `$2` the owner; own row first), or
-    /// *not found* for `kind`.
+    /// *not found* for `kind`. An id holding NUL names no row (writes refuse NUL), and is
+    /// not sent to the database, which would refuse it on Postgres only.
     async fn get_visible<T>(
         &self,
         sql: &'static str,
@@ -101,6 +103,9 @@ impl Catalog {
         id: &str,
         from_row: fn(&DbRow) -> Result<T>,
     ) -> Result<T> {
+        if id.contains('\0') {
+            return Err(not_found(kind, id));
+        }
         match self
             .store()
             .fetch_optional(sql, &args![id, owner_of(self.scope())])
@@ -112,13 +117,21 @@ impl Catalog {
     }
 
     /// Deletes the caller's own row `id` with `sql` (`$1` the owner, `$2` the id); a row
-    /// the caller does not own, or that does not exist, is *not found* for `kind`.
-    async fn delete_owned(&self, sql: &'static str, kind: &'static str, id: &str) -> Result<()> {
+    /// the caller does not own, or that does not exist, is *not found* for `kind`. An id
+    /// holding NUL is refused as `field` (see `validate`).
+    async fn delete_owned(
+        &self,
+        sql: &'static OwnedWrite,
+        kind: &'static str,
+        field: &'static str,
+        id: &str,
+    ) -> Result<()> {
+        validate::text(field, id)?;
         let deleted = self
             .store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 let id = id.to_owned();
-                async move { tx.write(sql, &args![tx.owner(), id]).await }.boxed()
+                async move { tx.write(sql, &args![id]).await }.boxed()
             })
             .await?;
         if deleted == 0 {

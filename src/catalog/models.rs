@@ -7,7 +7,7 @@ use super::key::model_key;
 use super::rows::{self, status_enum};
 use crate::clock::now_micros;
 use crate::error::{CatalogError, Result};
-use crate::store::{DbRow, Tx, TxOptions, Value, args};
+use crate::store::{DbRow, OwnedWrite, OwnerParam, Tx, TxOptions, Value, args};
 use crate::task::ModelTask;
 use crate::tenant::{Scope, owner_of};
 use crate::validate;
@@ -174,10 +174,11 @@ const LIST_VISIBLE: &str = concat!(
     " FROM models WHERE owner IN ($1, '') ORDER BY created_at, model_id, version"
 );
 
-/// The column list of a new model row; values follow in this order.
+/// The column list of a new model row; values follow in this order. `owner` comes first:
+/// the transaction binds it (`store::OwnedWrite`).
 macro_rules! insert_model_head {
     () => {
-        "INSERT INTO models (model_key, owner, model_id, version, model_type, task, backend, \
+        "INSERT INTO models (owner, model_key, model_id, version, model_type, task, backend, \
            status, base_model_id, artifact_path, config_json, created_at, updated_at) VALUES "
     };
 }
@@ -194,23 +195,23 @@ macro_rules! upsert_model_conflict {
     };
 }
 
-const UPSERT: &str = concat!(
+const UPSERT: OwnedWrite = OwnedWrite::new(concat!(
     insert_model_head!(),
     "($1, $2, $3, $4, $5, $6, $7, 'registered', $8, $9, $10, $11, $11)",
     upsert_model_conflict!(),
     " RETURNING ",
     model_columns!()
-);
+));
 
 /// The insert of an allocated version: on a collision with a concurrent allocator it
 /// inserts nothing (after that transaction commits), and the caller allocates again.
-const INSERT_NEW_VERSION: &str = concat!(
+const INSERT_NEW_VERSION: OwnedWrite = OwnedWrite::new(concat!(
     insert_model_head!(),
     "($1, $2, $3, $4, $5, $6, $7, 'registered', $8, $9, $10, $11, $11) \
      ON CONFLICT DO NOTHING \
      RETURNING ",
     model_columns!()
-);
+));
 
 const NEXT_VERSION: &str =
     "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM models WHERE model_id = $1 AND owner = $2";
@@ -237,7 +238,8 @@ const REFERENCES_GLOBAL: &str = "SELECT \
        EXISTS (SELECT 1 FROM training_jobs WHERE base_model_key = $3) AS bases, \
        EXISTS (SELECT 1 FROM eval_runs WHERE model_key = $3) AS evals";
 
-const DELETE_BY_KEY: &str = "DELETE FROM models WHERE model_key = $1 AND owner = $2";
+const DELETE_BY_KEY: OwnedWrite =
+    OwnedWrite::new("DELETE FROM models WHERE owner = $1 AND model_key = $2");
 
 pub(super) fn model_from_row(row: &DbRow) -> Result<ModelRecord> {
     Ok(ModelRecord {
@@ -256,18 +258,12 @@ pub(super) fn model_from_row(row: &DbRow) -> Result<ModelRecord> {
     })
 }
 
-/// The values of a new model row, in the order of `insert_model_head!` up to `created_at`
-/// (`status` is a literal in the statements).
-fn model_values(
-    scope: Scope,
-    owner: &str,
-    params: &RegisterModel,
-    version: i32,
-    now: i64,
-) -> [Value; 11] {
+/// The values of a new model row, in the order of `insert_model_head!` from `model_key` up
+/// to `created_at` (the transaction binds `owner`; `status` is a literal in the
+/// statements).
+fn model_values(scope: Scope, params: &RegisterModel, version: i32, now: i64) -> [Value; 10] {
     args![
         model_key(scope, &params.model_id, version),
-        owner,
         params.model_id.as_str(),
         version,
         params.model_type.as_str(),
@@ -285,10 +281,10 @@ fn model_values(
 pub(crate) async fn register_in(tx: &mut Tx, params: &RegisterModel) -> Result<ModelRecord> {
     let (scope, owner) = (tx.scope(), tx.owner());
     let now = now_micros();
-    let write = |version: i32| model_values(scope, &owner, params, version, now);
+    let write = |version: i32| model_values(scope, params, version, now);
 
     if let Some(version) = params.version {
-        let rows = tx.write_returning(UPSERT, &write(version)).await?;
+        let rows = tx.write_returning(&UPSERT, &write(version)).await?;
         return model_from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?);
     }
 
@@ -309,7 +305,7 @@ pub(crate) async fn register_in(tx: &mut Tx, params: &RegisterModel) -> Result<M
             )
         })?;
         let rows = tx
-            .write_returning(INSERT_NEW_VERSION, &write(version))
+            .write_returning(&INSERT_NEW_VERSION, &write(version))
             .await?;
         if let Some(row) = rows.first() {
             return model_from_row(row);
@@ -362,7 +358,8 @@ pub(crate) async fn register_many_in(
         .map_err(|e| on_error(chunk_start, e))
 }
 
-/// Rows per multi-row upsert: 6 000 parameters, under both backends' limits.
+/// Rows per multi-row upsert: 5 500 parameters (SQLite: 6 000), under both backends'
+/// limits.
 const UPSERT_CHUNK: usize = 500;
 
 /// Upserts rows that all name their version and whose keys are distinct.
@@ -370,43 +367,46 @@ async fn upsert_chunk(tx: &mut Tx, rows: &[RegisterModel]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let (scope, owner) = (tx.scope(), tx.owner());
-    let mut args = Vec::with_capacity(rows.len() * 12);
+    let scope = tx.scope();
+    let mut args = Vec::with_capacity(rows.len() * 11);
     for row in rows {
         let version = row.version.expect("upsert_chunk takes rows with a version");
         // Per row, as registering one by one would stamp them (listings order by it).
         let now = now_micros();
-        args.extend(model_values(scope, &owner, row, version, now));
+        args.extend(model_values(scope, row, version, now));
         args.push(Value::from(now)); // updated_at: positional `?` cannot reuse created_at's
     }
-    // SQLite gets positional `?`: sqlx finds a `$n` by name, a linear search per
-    // parameter in SQLite.
-    let mut n = 0;
-    let mut placeholder = || match tx.backend() {
-        crate::store::Backend::Sqlite => "?".to_owned(),
-        crate::store::Backend::Postgres => {
-            n += 1;
-            format!("${n}")
-        }
+    // The owner is the transaction's: on Postgres `$1`, shared by every row; SQLite gets
+    // positional `?` (sqlx finds a `$n` by name, a linear search per parameter in SQLite)
+    // and the transaction binds the owner at the head of each row.
+    let (owner, row_values) = match tx.backend() {
+        crate::store::Backend::Sqlite => (
+            OwnerParam::RowHead,
+            (0..rows.len())
+                .map(|_| "(?, ?, ?, ?, ?, ?, ?, 'registered', ?, ?, ?, ?, ?)".to_owned())
+                .collect::<Vec<_>>(),
+        ),
+        crate::store::Backend::Postgres => (
+            OwnerParam::Numbered,
+            (0..rows.len())
+                .map(|r| {
+                    let p: Vec<String> = (0..11).map(|k| format!("${}", 2 + r * 11 + k)).collect();
+                    format!(
+                        "($1, {}, {}, {}, {}, {}, {}, 'registered', {}, {}, {}, {}, {})",
+                        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10]
+                    )
+                })
+                .collect(),
+        ),
     };
-    let values: Vec<String> = rows
-        .iter()
-        .map(|_| {
-            let p: Vec<String> = (0..12).map(|_| placeholder()).collect();
-            format!(
-                "({}, {}, {}, {}, {}, {}, {}, 'registered', {}, {}, {}, {}, {})",
-                p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]
-            )
-        })
-        .collect();
     // Built from the catalog's own text and placeholders only; values travel as binds.
     let sql = [
         insert_model_head!(),
-        &values.join(", "),
+        &row_values.join(", "),
         upsert_model_conflict!(),
     ]
     .concat();
-    let written = tx.write(sqlx::AssertSqlSafe(sql), &args).await?;
+    let written = tx.write_built(sql, owner, &args).await?;
     if written != rows.len() as u64 {
         // The upsert's guard refused a row of another owner.
         return Err(CatalogError::TenantMismatch { scope });
@@ -485,10 +485,15 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError::ModelNotFound`] when no visible row has that name.
     pub async fn get_model(&self, model_id: &str) -> Result<ModelRecord> {
-        let row = self
-            .store()
-            .fetch_optional(GET_LATEST, &args![model_id, owner_of(self.scope())])
-            .await?;
+        // A name holding NUL names no model (registers refuse it), and Postgres would
+        // refuse it where SQLite answers "no row": not sent to the database.
+        let row = if model_id.contains('\0') {
+            None
+        } else {
+            self.store()
+                .fetch_optional(GET_LATEST, &args![model_id, owner_of(self.scope())])
+                .await?
+        };
         match row {
             Some(row) => model_from_row(&row),
             None => Err(CatalogError::ModelNotFound {
@@ -503,13 +508,16 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError::ModelNotFound`] when no visible row matches.
     pub async fn get_model_version(&self, model_id: &str, version: i32) -> Result<ModelRecord> {
-        let row = self
-            .store()
-            .fetch_optional(
-                GET_VERSION,
-                &args![model_id, owner_of(self.scope()), version],
-            )
-            .await?;
+        let row = if model_id.contains('\0') {
+            None
+        } else {
+            self.store()
+                .fetch_optional(
+                    GET_VERSION,
+                    &args![model_id, owner_of(self.scope()), version],
+                )
+                .await?
+        };
         match row {
             Some(row) => model_from_row(&row),
             None => Err(CatalogError::ModelNotFound {
@@ -543,13 +551,15 @@ impl Catalog {
     /// `if_exists`.
     ///
     /// # Errors
-    /// [`CatalogError::ModelNotFound`], [`CatalogError::ModelReferenced`] (with the edges).
+    /// [`CatalogError::ModelNotFound`], [`CatalogError::ModelReferenced`] (with the edges),
+    /// [`CatalogError::InvalidInput`] for a name holding NUL.
     pub async fn delete_model(
         &self,
         model_id: &str,
         version: Option<i32>,
         if_exists: bool,
     ) -> Result<bool> {
+        validate::text("model_id", model_id)?;
         self.store()
             .transaction(self.scope(), TxOptions::serializable(), |tx| {
                 let model_id = model_id.to_owned();
@@ -620,6 +630,6 @@ pub(crate) async fn delete_in(
             edges,
         });
     }
-    tx.write(DELETE_BY_KEY, &args![key, owner]).await?;
+    tx.write(&DELETE_BY_KEY, &args![key]).await?;
     Ok(true)
 }

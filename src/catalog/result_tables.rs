@@ -7,7 +7,7 @@ use super::models::guard_name_reference;
 use super::rows::{self, status_enum};
 use crate::clock::now_micros;
 use crate::error::{CatalogError, Result};
-use crate::store::{DbRow, TxOptions, args};
+use crate::store::{DbRow, OwnedWrite, TxOptions, args};
 use crate::task::ModelTask;
 use crate::tenant::Scope;
 use crate::validate;
@@ -94,12 +94,12 @@ macro_rules! table_columns {
     };
 }
 
-const INSERT: &str = concat!(
+const INSERT: OwnedWrite = OwnedWrite::new(concat!(
     "INSERT INTO result_tables (owner, table_name, source_id, model_id, task, parquet_path, \
        row_count, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
      ON CONFLICT DO NOTHING RETURNING ",
     table_columns!()
-);
+));
 const GET: &str = concat!(
     "SELECT ",
     table_columns!(),
@@ -110,9 +110,12 @@ const LIST: &str = concat!(
     table_columns!(),
     " FROM result_tables WHERE owner IN ($1, '') ORDER BY created_at, table_name"
 );
-const SET_STATUS: &str = "UPDATE result_tables SET status = $3, row_count = COALESCE($4, row_count) \
-     WHERE owner = $1 AND table_name = $2";
-const DELETE: &str = "DELETE FROM result_tables WHERE owner = $1 AND table_name = $2";
+const SET_STATUS: OwnedWrite = OwnedWrite::new(
+    "UPDATE result_tables SET status = $3, row_count = COALESCE($4, row_count) \
+     WHERE owner = $1 AND table_name = $2",
+);
+const DELETE: OwnedWrite =
+    OwnedWrite::new("DELETE FROM result_tables WHERE owner = $1 AND table_name = $2");
 
 fn table_from_row(row: &DbRow) -> Result<ResultTable> {
     Ok(ResultTable {
@@ -136,7 +139,6 @@ pub(crate) async fn create_in(
 ) -> Result<ResultTable> {
     guard_name_reference(tx, &table.model_id).await?;
     let args = args![
-        tx.owner(),
         table.table_name.as_str(),
         table.source_id.as_str(),
         table.model_id.as_str(),
@@ -146,7 +148,7 @@ pub(crate) async fn create_in(
         table.status.as_str(),
         now_micros(),
     ];
-    let rows = tx.write_returning(INSERT, &args).await?;
+    let rows = tx.write_returning(&INSERT, &args).await?;
     match rows.first() {
         Some(row) => table_from_row(row),
         None => Err(CatalogError::AlreadyExists {
@@ -191,13 +193,15 @@ impl Catalog {
     /// Sets the status (and, when given, the row count) of a result table the caller owns.
     ///
     /// # Errors
-    /// [`CatalogError::NotFound`] when the caller owns no such table.
+    /// [`CatalogError::NotFound`] when the caller owns no such table;
+    /// [`CatalogError::InvalidInput`] for a bad row count or a name holding NUL.
     pub async fn set_result_table_status(
         &self,
         table_name: &str,
         status: ResultTableStatus,
         row_count: Option<i64>,
     ) -> Result<()> {
+        validate::text("table_name", table_name)?;
         if let Some(n) = row_count
             && n < 0
         {
@@ -209,8 +213,8 @@ impl Catalog {
         let updated = self
             .store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
-                let args = args![tx.owner(), table_name, status.as_str(), row_count];
-                async move { tx.write(SET_STATUS, &args).await }.boxed()
+                let args = args![table_name, status.as_str(), row_count];
+                async move { tx.write(&SET_STATUS, &args).await }.boxed()
             })
             .await?;
         if updated == 0 {
@@ -222,8 +226,10 @@ impl Catalog {
     /// Deletes a result table the caller owns.
     ///
     /// # Errors
-    /// [`CatalogError::NotFound`] when the caller owns no such table.
+    /// [`CatalogError::NotFound`] when the caller owns no such table;
+    /// [`CatalogError::InvalidInput`] for a name holding NUL.
     pub async fn delete_result_table(&self, table_name: &str) -> Result<()> {
-        self.delete_owned(DELETE, "result table", table_name).await
+        self.delete_owned(&DELETE, "result table", "table_name", table_name)
+            .await
     }
 }

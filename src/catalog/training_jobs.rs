@@ -10,8 +10,8 @@ use super::models::{guard_name_reference, resolve_in};
 use super::rows::{self, status_enum};
 use crate::clock::{micros, now_micros};
 use crate::error::{CatalogError, Result};
-use crate::store::{DbRow, Tx, TxOptions, args};
-use crate::tenant::{Scope, owner_of};
+use crate::store::{DbRow, OwnedWrite, Tx, TxOptions, args};
+use crate::tenant::Scope;
 use crate::validate;
 
 status_enum! {
@@ -139,14 +139,14 @@ macro_rules! job_columns {
     };
 }
 
-const INSERT: &str = concat!(
+const INSERT: OwnedWrite = OwnedWrite::new(concat!(
     "INSERT INTO training_jobs (owner, job_id, base_model_key, base_model_id, base_model_version, \
        output_model_id, output_version, training_source, loss_type, hyperparams, status, \
        attempts, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 0, $11, $11) \
      ON CONFLICT DO NOTHING RETURNING ",
     job_columns!()
-);
+));
 
 const GET: &str = concat!(
     "SELECT ",
@@ -163,7 +163,7 @@ const LIST: &str = concat!(
 /// The oldest queued job of the caller's scope. On Postgres `SKIP LOCKED` lets concurrent
 /// claimers pass over a row another claimer is taking, so each job has one winner; on
 /// SQLite the `BEGIN IMMEDIATE` write lock already serializes claimers.
-const CLAIM_POSTGRES: &str = concat!(
+const CLAIM_POSTGRES: OwnedWrite = OwnedWrite::new(concat!(
     "UPDATE training_jobs SET status = 'running', claimed_by = $2, lease_expires_at = $3, \
        attempts = attempts + 1, updated_at = $4 \
      WHERE owner = $1 AND job_id = ( \
@@ -171,8 +171,8 @@ const CLAIM_POSTGRES: &str = concat!(
        ORDER BY created_at, job_id LIMIT 1 FOR UPDATE SKIP LOCKED) \
      RETURNING ",
     job_columns!()
-);
-const CLAIM_SQLITE: &str = concat!(
+));
+const CLAIM_SQLITE: OwnedWrite = OwnedWrite::new(concat!(
     "UPDATE training_jobs SET status = 'running', claimed_by = $2, lease_expires_at = $3, \
        attempts = attempts + 1, updated_at = $4 \
      WHERE owner = $1 AND job_id = ( \
@@ -180,30 +180,41 @@ const CLAIM_SQLITE: &str = concat!(
        ORDER BY created_at, job_id LIMIT 1) \
      RETURNING ",
     job_columns!()
-);
+));
 
 /// Every lease-guarded write matches only a running job held by this worker whose lease
 /// has not run out.
-const HEARTBEAT: &str = "UPDATE training_jobs SET lease_expires_at = $4, updated_at = $5 \
+const HEARTBEAT: OwnedWrite = OwnedWrite::new(
+    "UPDATE training_jobs SET lease_expires_at = $4, updated_at = $5 \
      WHERE owner = $1 AND job_id = $2 AND status = 'running' AND claimed_by = $3 \
-       AND lease_expires_at > $5";
-const FAIL: &str = "UPDATE training_jobs SET status = 'failed', error = $4, \
+       AND lease_expires_at > $5",
+);
+const FAIL: OwnedWrite = OwnedWrite::new(
+    "UPDATE training_jobs SET status = 'failed', error = $4, \
        lease_expires_at = NULL, updated_at = $5 \
      WHERE owner = $1 AND job_id = $2 AND status = 'running' AND claimed_by = $3 \
-       AND lease_expires_at > $5";
-const FINALIZE: &str = "UPDATE training_jobs SET status = 'completed', output_model_id = $4, \
+       AND lease_expires_at > $5",
+);
+const FINALIZE: OwnedWrite = OwnedWrite::new(
+    "UPDATE training_jobs SET status = 'completed', output_model_id = $4, \
        output_version = $5, metrics = $6, lease_expires_at = NULL, updated_at = $7 \
      WHERE owner = $1 AND job_id = $2 AND status = 'running' AND claimed_by = $3 \
-       AND lease_expires_at > $7";
+       AND lease_expires_at > $7",
+);
 /// The output row of the job's owner, that name and that version, and no other.
-const WRITE_ARTIFACT: &str = "UPDATE models SET artifact_path = $4, updated_at = $5 \
-     WHERE owner = $1 AND model_id = $2 AND version = $3";
-const RECLAIM: &str = "UPDATE training_jobs SET \
+const WRITE_ARTIFACT: OwnedWrite = OwnedWrite::new(
+    "UPDATE models SET artifact_path = $4, updated_at = $5 \
+     WHERE owner = $1 AND model_id = $2 AND version = $3",
+);
+const RECLAIM: OwnedWrite = OwnedWrite::new(
+    "UPDATE training_jobs SET \
        status = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'queued' END, \
        error = CASE WHEN attempts >= $2 THEN 'lease expired; no attempts left' ELSE error END, \
        claimed_by = NULL, lease_expires_at = NULL, updated_at = $3 \
-     WHERE owner = $1 AND status = 'running' AND lease_expires_at <= $3";
-const DELETE: &str = "DELETE FROM training_jobs WHERE owner = $1 AND job_id = $2";
+     WHERE owner = $1 AND status = 'running' AND lease_expires_at <= $3",
+);
+const DELETE: OwnedWrite =
+    OwnedWrite::new("DELETE FROM training_jobs WHERE owner = $1 AND job_id = $2");
 
 fn job_from_row(row: &DbRow) -> Result<TrainingJob> {
     Ok(TrainingJob {
@@ -237,7 +248,6 @@ pub(crate) async fn create_in(tx: &mut Tx, job: &NewTrainingJob) -> Result<Train
     let (base_key, base) = resolve_in(tx, &job.base_model_id, job.base_model_version).await?;
     guard_name_reference(tx, &job.output_model_id).await?;
     let args = args![
-        tx.owner(),
         job_id.as_str(),
         base_key,
         base.model_id,
@@ -249,7 +259,7 @@ pub(crate) async fn create_in(tx: &mut Tx, job: &NewTrainingJob) -> Result<Train
         job.hyperparams.as_str(),
         now_micros(),
     ];
-    let rows = tx.write_returning(INSERT, &args).await?;
+    let rows = tx.write_returning(&INSERT, &args).await?;
     match rows.first() {
         Some(row) => job_from_row(row),
         None => Err(CatalogError::AlreadyExists {
@@ -320,8 +330,8 @@ impl Catalog {
                 let worker = worker.to_owned();
                 async move {
                     let now = now_micros();
-                    let sql = tx.dialect(CLAIM_SQLITE, CLAIM_POSTGRES);
-                    let args = args![tx.owner(), worker, now.saturating_add(micros(lease)), now];
+                    let sql = tx.dialect(&CLAIM_SQLITE, &CLAIM_POSTGRES);
+                    let args = args![worker, now.saturating_add(micros(lease)), now];
                     let rows = tx.write_returning(sql, &args).await?;
                     rows.first().map(job_from_row).transpose()
                 }
@@ -340,17 +350,11 @@ impl Catalog {
         worker: &str,
         lease: Duration,
     ) -> Result<bool> {
+        validate::text("job_id", job_id)?;
         validate::worker(worker)?;
         validate::lease(lease)?;
-        let owner = owner_of(self.scope());
-        self.lease_guarded_write(HEARTBEAT, |now| {
-            args![
-                owner.as_str(),
-                job_id,
-                worker,
-                now.saturating_add(micros(lease)),
-                now
-            ]
+        self.lease_guarded_write(&HEARTBEAT, |now| {
+            args![job_id, worker, now.saturating_add(micros(lease)), now]
         })
         .await
     }
@@ -360,12 +364,11 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError::InvalidInput`].
     pub async fn fail_training_job(&self, job_id: &str, worker: &str, error: &str) -> Result<bool> {
+        validate::text("job_id", job_id)?;
         validate::worker(worker)?;
-        let owner = owner_of(self.scope());
-        self.lease_guarded_write(FAIL, |now| {
-            args![owner.as_str(), job_id, worker, error, now]
-        })
-        .await
+        validate::text("error", error)?;
+        self.lease_guarded_write(&FAIL, |now| args![job_id, worker, error, now])
+            .await
     }
 
     /// Runs a write guarded by the lease; `args` gets the current time, read inside the
@@ -373,7 +376,7 @@ impl Catalog {
     /// judged live by a stale clock.
     async fn lease_guarded_write<const N: usize>(
         &self,
-        sql: &'static str,
+        sql: &'static OwnedWrite,
         args: impl Fn(i64) -> [crate::store::Value; N] + Send + Sync,
     ) -> Result<bool> {
         self.store()
@@ -396,8 +399,8 @@ impl Catalog {
         self.store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 async move {
-                    let args = args![tx.owner(), max_attempts, now_micros()];
-                    tx.write(RECLAIM, &args).await
+                    let args = args![max_attempts, now_micros()];
+                    tx.write(&RECLAIM, &args).await
                 }
                 .boxed()
             })
@@ -421,6 +424,7 @@ impl Catalog {
         artifact_path: &str,
         metrics: Option<&str>,
     ) -> Result<bool> {
+        validate::text("job_id", job_id)?;
         validate::worker(worker)?;
         validate::name("output_model_id", output_model_id)?;
         validate::version("output_version", output_version)?;
@@ -443,13 +447,11 @@ impl Catalog {
                     metrics.clone(),
                 );
                 async move {
-                    let owner = tx.owner();
                     let now = now_micros();
                     let won = tx
                         .write(
-                            FINALIZE,
+                            &FINALIZE,
                             &args![
-                                owner.as_str(),
                                 job_id,
                                 worker,
                                 output_model_id.as_str(),
@@ -464,14 +466,8 @@ impl Catalog {
                     }
                     let written = tx
                         .write(
-                            WRITE_ARTIFACT,
-                            &args![
-                                owner,
-                                output_model_id.as_str(),
-                                output_version,
-                                artifact_path,
-                                now
-                            ],
+                            &WRITE_ARTIFACT,
+                            &args![output_model_id.as_str(), output_version, artifact_path, now],
                         )
                         .await?;
                     if written != 1 {
@@ -490,8 +486,10 @@ impl Catalog {
     /// Deletes a training job the caller owns.
     ///
     /// # Errors
-    /// [`CatalogError::NotFound`] when the caller owns no such job.
+    /// [`CatalogError::NotFound`] when the caller owns no such job;
+    /// [`CatalogError::InvalidInput`] for an id holding NUL.
     pub async fn delete_training_job(&self, job_id: &str) -> Result<()> {
-        self.delete_owned(DELETE, "training job", job_id).await
+        self.delete_owned(&DELETE, "training job", "job_id", job_id)
+            .await
     }
 }

@@ -8,7 +8,9 @@
 //! What translates: `=`, `<>` on text; `=`, `<>`, `<`, `<=`, `>`, `>=` on integers and
 //! timestamps (text ordering is left to DataFusion, since database collations may order
 //! text differently); `IN` / `NOT IN` lists; `IS [NOT] NULL`; case-sensitive `LIKE` with
-//! the default backslash escape; `BETWEEN`; and `AND` / `OR` / `NOT` over those.
+//! the default backslash escape; `BETWEEN`; and `AND` / `OR` / `NOT` over those. A text
+//! literal holding NUL (U+0000) never translates: Postgres cannot bind it (SQLite can), so
+//! DataFusion evaluates that filter, with the same answer on both backends.
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -283,7 +285,11 @@ fn literal_for(column: &ColumnDef, expr: &Expr) -> Option<Value> {
         ColumnKind::Text => match value {
             ScalarValue::Utf8(Some(s))
             | ScalarValue::LargeUtf8(Some(s))
-            | ScalarValue::Utf8View(Some(s)) => Some(Value::Text(Some(s.clone()))),
+            | ScalarValue::Utf8View(Some(s))
+                if !s.contains('\0') =>
+            {
+                Some(Value::Text(Some(s.clone())))
+            }
             _ => None,
         },
         ColumnKind::Int32 | ColumnKind::Int64 => {
@@ -385,5 +391,24 @@ mod tests {
         assert!(render(col("model_id").like(lit("ends\\\\"))).is_some());
         let long: Vec<Expr> = (0..=MAX_IN_LIST).map(|i| lit(i as i64)).collect();
         assert!(render(col("version").in_list(long, false)).is_none());
+    }
+
+    #[test]
+    fn text_holding_nul_is_never_pushed() {
+        assert!(render(col("model_id").eq(lit("a\0"))).is_none());
+        assert!(render(col("model_id").not_eq(lit("\0"))).is_none());
+        assert!(render(col("tenant_id").eq(lit("\0"))).is_none());
+        assert!(render(col("task").in_list(vec![lit("ner"), lit("x\0")], false)).is_none());
+        assert!(render(col("model_id").like(lit("a%\0"))).is_none());
+        assert!(
+            render(
+                col("version")
+                    .eq(lit(1))
+                    .and(col("backend").eq(lit(ScalarValue::Utf8View(Some("c\0".into())))))
+            )
+            .is_none()
+        );
+        // Other control characters bind on both backends.
+        assert!(render(col("model_id").eq(lit("tab\there\n"))).is_some());
     }
 }

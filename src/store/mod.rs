@@ -2,12 +2,15 @@
 //!
 //! - [`Store`] owns the connection pool and runs closure transactions with the isolation,
 //!   read-only flag and retry policy of [`TxOptions`].
-//! - [`Tx`] is the transaction a closure receives; it carries the scope and checks every
-//!   write's owner.
+//! - [`Tx`] is the transaction a closure receives; it carries the scope and binds that
+//!   scope's owner into every write.
+//! - `owned` checks that a write statement's owner column or predicate is the placeholder
+//!   the transaction binds.
 //! - `migrations` brings a database to the current schema when it is opened.
 
 mod connect;
 mod migrations;
+mod owned;
 mod retry;
 mod sqlite_scan;
 mod tx;
@@ -20,6 +23,7 @@ use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use sqlx::{PgPool, SqlitePool};
 
+pub(crate) use owned::{OwnedWrite, OwnerParam};
 pub use retry::RetryPolicy;
 pub(crate) use sqlite_scan::SqliteReader;
 pub use tx::Tx;
@@ -28,7 +32,7 @@ pub(crate) use value::args;
 pub use value::{DbRow, Value};
 
 use crate::error::{CatalogError, Result};
-use crate::tenant::Scope;
+use crate::tenant::{Scope, owner_of};
 
 /// Which database a store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -278,6 +282,7 @@ impl Store {
             conn,
             scope,
             read_only: options.read_only,
+            owner: owner_of(scope),
         })
     }
 

@@ -2,15 +2,17 @@
 //!
 //! A [`Tx`] only exists inside [`Store::transaction`](super::Store::transaction)'s closure:
 //! it cannot escape, and the store commits or rolls it back. It carries the session's
-//! scope, and every write states the owner of the row it touches so the transaction can
-//! refuse a write outside its scope (SPEC §2, defence in depth).
+//! scope, and binds that scope's owner into every write itself: a write statement's owner
+//! column or owner predicate is a placeholder no caller fills (see [`super::owned`]), so a
+//! write outside the scope cannot be expressed (SPEC §2, defence in depth).
 
 use sqlx::{Postgres, SqlSafeStr, Sqlite};
 
 use super::Backend;
-use super::value::{DbRow, Value, bind_postgres, bind_sqlite};
+use super::owned::{self, OwnedWrite, OwnerParam};
+use super::value::{Bind, DbRow, Value, bind_postgres, bind_sqlite};
 use crate::error::{CatalogError, Result};
-use crate::tenant::{Scope, owner_of};
+use crate::tenant::Scope;
 
 pub(super) enum TxConn {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
@@ -22,6 +24,8 @@ pub struct Tx {
     pub(super) conn: TxConn,
     pub(super) scope: Scope,
     pub(super) read_only: bool,
+    /// The `owner` value of [`Tx::scope`], bound into every write.
+    pub(super) owner: String,
 }
 
 impl Tx {
@@ -32,7 +36,7 @@ impl Tx {
 
     /// The `owner` column value of rows this transaction may write.
     pub(crate) fn owner(&self) -> String {
-        owner_of(self.scope)
+        self.owner.clone()
     }
 
     /// Which database this transaction runs on.
@@ -44,7 +48,7 @@ impl Tx {
     }
 
     /// Picks the statement written for this backend, where the dialects differ.
-    pub(crate) fn dialect(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+    pub(crate) fn dialect<T>(&self, sqlite: T, postgres: T) -> T {
         match self.backend() {
             Backend::Sqlite => sqlite,
             Backend::Postgres => postgres,
@@ -93,12 +97,13 @@ impl Tx {
             .ok_or_else(|| CatalogError::Database(sqlx::Error::RowNotFound))
     }
 
-    /// Runs a write (INSERT, UPDATE, DELETE) scoped to the transaction's owner: the
-    /// statement must bind the owner value (`owner = $n`, or the owner of a new row), which
-    /// is checked before it runs. Returns the number of rows affected.
-    pub(crate) async fn write(&mut self, sql: impl SqlSafeStr, args: &[Value]) -> Result<u64> {
-        self.assert_may_write(args)?;
-        self.execute_unchecked(sql, args).await
+    /// Runs a write (INSERT, UPDATE, DELETE) on rows of the transaction's owner: `$1` is
+    /// the row's owner, bound here (the statement's shape puts it in the owner column or
+    /// the owner predicate, see [`OwnedWrite`]); `args` are `$2`, `$3`, … Returns the
+    /// number of rows affected.
+    pub(crate) async fn write(&mut self, stmt: &OwnedWrite, args: &[Value]) -> Result<u64> {
+        self.assert_writable()?;
+        self.execute_owned(stmt.sql(), Layout::Numbered, args).await
     }
 
     /// Like [`Tx::write`], for a statement with `RETURNING` that includes the `owner`
@@ -106,18 +111,88 @@ impl Tx {
     /// row of another owner fails the transaction (it rolls back).
     pub(crate) async fn write_returning(
         &mut self,
-        sql: impl SqlSafeStr,
+        stmt: &OwnedWrite,
         args: &[Value],
     ) -> Result<Vec<DbRow>> {
-        self.assert_may_write(args)?;
-        let rows = self.fetch_all(sql, args).await?;
-        let owner = self.owner();
+        self.assert_writable()?;
+        let Tx { conn, owner, .. } = self;
+        let rows: Vec<DbRow> = match conn {
+            TxConn::Sqlite(tx) => {
+                bind_owned(sqlx::query(stmt.sql()), owner, Layout::Numbered, args)
+                    .fetch_all(&mut **tx)
+                    .await?
+                    .into_iter()
+                    .map(DbRow::Sqlite)
+                    .collect()
+            }
+            TxConn::Postgres(tx) => {
+                bind_owned(sqlx::query(stmt.sql()), owner, Layout::Numbered, args)
+                    .fetch_all(&mut **tx)
+                    .await?
+                    .into_iter()
+                    .map(DbRow::Postgres)
+                    .collect()
+            }
+        };
         for row in &rows {
-            if row.text("owner")? != owner {
+            if row.text("owner")? != self.owner {
                 return Err(CatalogError::TenantMismatch { scope: self.scope });
             }
         }
         Ok(rows)
+    }
+
+    /// Runs a write statement built at run time (a multi-row upsert, a SQL `DELETE`),
+    /// whose owner is bound at `owner`. The statement is checked as [`OwnedWrite`]
+    /// constants are when the crate compiles; one that fails answers
+    /// [`CatalogError::TenantMismatch`] and does not run. Returns the rows affected.
+    pub(crate) async fn write_built(
+        &mut self,
+        sql: String,
+        owner: OwnerParam,
+        args: &[Value],
+    ) -> Result<u64> {
+        self.assert_writable()?;
+        let mismatch = CatalogError::TenantMismatch { scope: self.scope };
+        let Ok(shape) = owned::check(&sql, owner) else {
+            return Err(mismatch);
+        };
+        let layout = match owner {
+            OwnerParam::Numbered => Layout::Numbered,
+            OwnerParam::RowHead => {
+                // The caller's values fill every row but its owner, row after row.
+                let per_row = shape.width - 1;
+                if args.len() != shape.rows * per_row {
+                    return Err(mismatch);
+                }
+                Layout::RowHead {
+                    rows: shape.rows,
+                    per_row,
+                }
+            }
+        };
+        // Audited: `check` accepted the text, whose values all travel as binds.
+        self.execute_owned(sqlx::AssertSqlSafe(sql), layout, args)
+            .await
+    }
+
+    async fn execute_owned(
+        &mut self,
+        sql: impl SqlSafeStr,
+        layout: Layout,
+        args: &[Value],
+    ) -> Result<u64> {
+        let Tx { conn, owner, .. } = self;
+        Ok(match conn {
+            TxConn::Sqlite(tx) => bind_owned(sqlx::query(sql), owner, layout, args)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+            TxConn::Postgres(tx) => bind_owned(sqlx::query(sql), owner, layout, args)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        })
     }
 
     async fn execute_unchecked(&mut self, sql: impl SqlSafeStr, args: &[Value]) -> Result<u64> {
@@ -147,18 +222,44 @@ impl Tx {
         self.execute_unchecked(sql, args).await
     }
 
-    fn assert_may_write(&self, args: &[Value]) -> Result<()> {
+    fn assert_writable(&self) -> Result<()> {
         if self.read_only {
             return Err(CatalogError::Unsupported(
                 "write attempted in a read-only transaction".into(),
             ));
         }
-        let owner = Value::Text(Some(self.owner()));
-        if !args.contains(&owner) {
-            return Err(CatalogError::TenantMismatch { scope: self.scope });
-        }
         Ok(())
     }
+}
+
+/// Where a write's owner goes among its bind values.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// First (`$1`), once.
+    Numbered,
+    /// At the head of each of `rows` rows of positional values, `per_row` more each.
+    RowHead { rows: usize, per_row: usize },
+}
+
+/// Binds the transaction's `owner` where `layout` says, and the caller's `args` around it.
+fn bind_owned<Q: Bind>(mut query: Q, owner: &str, layout: Layout, args: &[Value]) -> Q {
+    match layout {
+        Layout::Numbered => {
+            query = query.bind_owner(owner);
+            for arg in args {
+                query = query.bind_value(arg);
+            }
+        }
+        Layout::RowHead { rows, per_row } => {
+            for row in 0..rows {
+                query = query.bind_owner(owner);
+                for arg in &args[row * per_row..(row + 1) * per_row] {
+                    query = query.bind_value(arg);
+                }
+            }
+        }
+    }
+    query
 }
 
 pub(super) fn at_most_one(mut rows: Vec<DbRow>) -> Result<Option<DbRow>> {
@@ -168,5 +269,246 @@ pub(super) fn at_most_one(mut rows: Vec<DbRow>) -> Result<Option<DbRow>> {
         n => Err(CatalogError::Database(sqlx::Error::Protocol(format!(
             "expected at most one row, the query matched {n}"
         )))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The owner check through the store API itself, on SQLite and (with
+    //! `JAMMI_TEST_PG_URL`) on Postgres: a transaction cannot write a row of another owner,
+    //! whatever statement and arguments it is handed.
+
+    use futures::FutureExt;
+    use sqlx::Connection;
+
+    use super::*;
+    use crate::catalog::{Catalog, RegisterModel};
+    use crate::store::{Store, TxOptions, args};
+    use crate::task::ModelTask;
+    use crate::tenant::{TenantId, owner_of};
+
+    /// A well-formed write: `$1` is the owner, so a key of another owner matches nothing.
+    const SET_PATH_BY_KEY: OwnedWrite =
+        OwnedWrite::new("UPDATE models SET artifact_path = $2 WHERE owner = $1 AND model_key = $3");
+    /// A well-formed upsert: on a key of another owner it updates nothing.
+    const UPSERT_BY_KEY: OwnedWrite = OwnedWrite::new(
+        "INSERT INTO models (owner, model_key, model_id, version, model_type, task, backend, \
+           status, created_at, updated_at) \
+         VALUES ($1, $2, 'm', 1, 'hijacked', 'ner', 'hijacked', 'registered', 0, 0) \
+         ON CONFLICT (model_key) DO UPDATE SET backend = excluded.backend, \
+           artifact_path = '/hijacked' \
+         WHERE models.owner = excluded.owner RETURNING owner",
+    );
+    /// Passes the shape check but claims another owner in RETURNING: the returned-row check
+    /// still fails the write.
+    const RETURNS_ANOTHER_OWNER: OwnedWrite = OwnedWrite::new(
+        "UPDATE models SET artifact_path = $2 WHERE owner = $1 AND model_key = $3 \
+         RETURNING 'someone-else' AS owner",
+    );
+
+    /// Every model row, as text, to show that nothing was written.
+    async fn models(store: &Store) -> Vec<String> {
+        store
+            .fetch_all(
+                "SELECT model_key, owner, backend, artifact_path, updated_at FROM models \
+                 ORDER BY model_key",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {} {:?} {}",
+                    r.text("model_key").unwrap(),
+                    r.text("owner").unwrap(),
+                    r.text("backend").unwrap(),
+                    r.opt_text("artifact_path").unwrap(),
+                    r.int("updated_at").unwrap()
+                )
+            })
+            .collect()
+    }
+
+    async fn key_of(store: &Store, owner: &str) -> String {
+        let rows = store
+            .fetch_all("SELECT model_key, owner FROM models", &[])
+            .await
+            .unwrap();
+        rows.iter()
+            .find(|r| r.text("owner").unwrap() == owner)
+            .map(|r| r.text("model_key").unwrap())
+            .unwrap()
+    }
+
+    /// Runs `sql` built at run time in a transaction of `scope`.
+    async fn built(
+        store: &Store,
+        scope: Scope,
+        sql: &str,
+        owner: OwnerParam,
+        values: Vec<Value>,
+    ) -> Result<u64> {
+        store
+            .transaction(scope, TxOptions::write(), |tx| {
+                let (sql, values) = (sql.to_owned(), values.clone());
+                async move { tx.write_built(sql, owner, &values).await }.boxed()
+            })
+            .await
+    }
+
+    async fn writes_cannot_reach_a_row_of_another_owner(store: &Store) {
+        let (a, b) = (TenantId::random(), TenantId::random());
+        for (scope, name) in [(Some(a), "own"), (Some(b), "m"), (None, "global")] {
+            Catalog::new(store.clone(), scope)
+                .register_model(
+                    RegisterModel::new(name, "embedding", "candle", ModelTask::Ner)
+                        .version(1)
+                        .artifact_path("/weights"),
+                )
+                .await
+                .unwrap();
+        }
+        let b_owner = owner_of(Some(b));
+        let b_key = key_of(store, &b_owner).await;
+        let before = models(store).await;
+
+        // Scoped to A, and unscoped: the unscoped owner is '', which the old check (some
+        // argument equals the owner) accepted whenever any argument was empty.
+        for (scope, other_key) in [(Some(a), b_key.clone()), (None, b_key.clone())] {
+            let own_key = key_of(store, &owner_of(scope)).await;
+            let refused: [(&str, Vec<Value>); 6] = [
+                (
+                    "UPDATE models SET artifact_path = $2 WHERE model_key = $3",
+                    vec![Value::from(""), Value::from(&other_key)],
+                ),
+                (
+                    "DELETE FROM models WHERE owner = $2 AND model_key = $3",
+                    vec![Value::from(&b_owner), Value::from(&other_key)],
+                ),
+                (
+                    "DELETE FROM models WHERE owner = $1 OR model_key = $2",
+                    vec![Value::from(&other_key)],
+                ),
+                (
+                    "UPDATE models SET owner = $2 WHERE owner = $1 AND model_key = $3",
+                    vec![Value::from(&b_owner), Value::from(&own_key)],
+                ),
+                (
+                    "INSERT INTO models (model_key, owner, model_id, version, model_type, task, \
+                       backend, status, created_at, updated_at) \
+                     VALUES ($2, $3, 'x', 9, 't', 'ner', 'b', 'registered', 0, 0)",
+                    vec![Value::from("x::9"), Value::from(&b_owner)],
+                ),
+                (
+                    "INSERT INTO models (owner, model_key, model_id, version, model_type, task, \
+                       backend, status, created_at, updated_at) \
+                     VALUES ($1, $2, 'm', 1, 't', 'ner', 'b', 'registered', 0, 0) \
+                     ON CONFLICT (model_key) DO UPDATE SET backend = 'hijacked'",
+                    vec![Value::from(&other_key)],
+                ),
+            ];
+            for (sql, values) in refused {
+                let outcome = built(store, scope, sql, OwnerParam::Numbered, values).await;
+                assert!(
+                    matches!(outcome, Err(CatalogError::TenantMismatch { scope: s }) if s == scope),
+                    "{scope:?} {sql}: {outcome:?}"
+                );
+            }
+
+            // Well-formed statements aimed at the other owner's key touch nothing…
+            let (updated, upserted) = store
+                .transaction(scope, TxOptions::write(), |tx| {
+                    let other_key = other_key.clone();
+                    async move {
+                        let updated = tx
+                            .write(&SET_PATH_BY_KEY, &args!["/hijacked", other_key.as_str()])
+                            .await?;
+                        let upserted = tx
+                            .write_returning(&UPSERT_BY_KEY, &args![other_key])
+                            .await?;
+                        Ok((updated, upserted.len()))
+                    }
+                    .boxed()
+                })
+                .await
+                .unwrap();
+            assert_eq!((updated, upserted), (0, 0), "{scope:?}");
+            let deleted = built(
+                store,
+                scope,
+                "DELETE FROM models WHERE owner = $1 AND (model_key = $2)",
+                OwnerParam::Numbered,
+                vec![Value::from(&other_key)],
+            )
+            .await
+            .unwrap();
+            assert_eq!(deleted, 0, "{scope:?}");
+
+            // …while the same statement on the transaction's own row does write it (rolled
+            // back here), so the zeros above are the owner predicate at work.
+            let own = store
+                .transaction(scope, TxOptions::write(), |tx| {
+                    let own_key = own_key.clone();
+                    async move {
+                        let n = tx
+                            .write(&SET_PATH_BY_KEY, &args!["/mine", own_key.as_str()])
+                            .await?;
+                        Err::<(), _>(CatalogError::Unsupported(format!("rolled back after {n}")))
+                    }
+                    .boxed()
+                })
+                .await;
+            assert_eq!(own.unwrap_err().to_string(), "rolled back after 1");
+
+            // A returned row of another owner fails the write, which rolls back.
+            let returned = store
+                .transaction(scope, TxOptions::write(), |tx| {
+                    let own_key = own_key.clone();
+                    async move {
+                        let rows = tx
+                            .write_returning(&RETURNS_ANOTHER_OWNER, &args!["/x", own_key])
+                            .await?;
+                        Ok(rows.len())
+                    }
+                    .boxed()
+                })
+                .await;
+            assert!(
+                matches!(returned, Err(CatalogError::TenantMismatch { .. })),
+                "{returned:?}"
+            );
+        }
+        assert_eq!(models(store).await, before, "a refused write changed a row");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_cannot_reach_a_row_of_another_owner_on_either_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        writes_cannot_reach_a_row_of_another_owner(&store).await;
+        store.close().await;
+
+        let Ok(base) = std::env::var("JAMMI_TEST_PG_URL") else {
+            eprintln!("note: JAMMI_TEST_PG_URL is not set; skipping the Postgres lane");
+            return;
+        };
+        let schema = format!("jammi_tx_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let store = Store::connect(&format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+            .await
+            .unwrap();
+        writes_cannot_reach_a_row_of_another_owner(&store).await;
+        store.close().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
     }
 }

@@ -73,15 +73,39 @@ macro_rules! args {
 }
 pub(crate) use args;
 
+/// A query that bind values can be added to, on either backend.
+pub(crate) trait Bind: Sized {
+    /// Binds one value.
+    fn bind_value(self, value: &Value) -> Self;
+    /// Binds a row owner (see `Tx`).
+    fn bind_owner(self, owner: &str) -> Self;
+}
+
+macro_rules! impl_bind {
+    ($db:ty, $args:ty) => {
+        impl<'q> Bind for sqlx::query::Query<'q, $db, $args> {
+            fn bind_value(self, value: &Value) -> Self {
+                match value {
+                    Value::Text(v) => self.bind(v.clone()),
+                    Value::Int(v) => self.bind(*v),
+                }
+            }
+
+            fn bind_owner(self, owner: &str) -> Self {
+                self.bind(owner.to_owned())
+            }
+        }
+    };
+}
+impl_bind!(Sqlite, sqlx::sqlite::SqliteArguments);
+impl_bind!(Postgres, sqlx::postgres::PgArguments);
+
 pub(crate) fn bind_sqlite<'q>(
     mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
     args: &[Value],
 ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
     for arg in args {
-        query = match arg {
-            Value::Text(v) => query.bind(v.clone()),
-            Value::Int(v) => query.bind(*v),
-        };
+        query = query.bind_value(arg);
     }
     query
 }
@@ -91,10 +115,7 @@ pub(crate) fn bind_postgres<'q>(
     args: &[Value],
 ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
     for arg in args {
-        query = match arg {
-            Value::Text(v) => query.bind(v.clone()),
-            Value::Int(v) => query.bind(*v),
-        };
+        query = query.bind_value(arg);
     }
     query
 }

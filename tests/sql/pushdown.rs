@@ -210,7 +210,53 @@ async fn pushed_filters_agree_with_datafusion(db: &TestDb) {
     }
 }
 
+/// Postgres cannot bind text holding NUL (SQLite can): such a filter is left to DataFusion,
+/// which answers it the same way over both backends.
+async fn a_text_literal_holding_nul_is_not_pushed_and_matches_nothing(db: &TestDb) {
+    populate(&db.catalog).await;
+    let ctx = session(&db.scoped(tenant_a()));
+    let count = |filter: &str| {
+        let sql = format!("SELECT count(*) FROM jammi.public.models WHERE {filter}");
+        let ctx = ctx.clone();
+        async move { rows(&ctx, &sql).await[0][0].clone() }
+    };
+    assert_eq!(count("model_id = 'a-embed' || chr(0)").await, "0");
+    assert_eq!(
+        count("model_id = 'a-embed' || chr(0) AND version = 1").await,
+        "0"
+    );
+    assert_eq!(count("model_id LIKE 'a%' || chr(0)").await, "0");
+    assert_eq!(count("tenant_id = chr(0)").await, "0");
+    assert_eq!(count("model_id IN ('a-embed', chr(0))").await, "2");
+    // Every visible row differs from a text holding NUL.
+    assert_eq!(count("model_id <> 'a-embed' || chr(0)").await, "9");
+    for table in ["training_jobs", "eval_runs", "result_tables"] {
+        let got = rows(
+            &ctx,
+            &format!("SELECT * FROM jammi.public.{table} WHERE tenant_id = 'x' || chr(0)"),
+        )
+        .await;
+        assert!(got.is_empty(), "{table}: {got:?}");
+    }
+
+    let plan = explain(
+        &ctx,
+        "SELECT version FROM jammi.public.models WHERE model_id = 'a-embed' || chr(0) AND version = 1",
+    )
+    .await;
+    assert!(plan.contains("FilterExec"), "{plan}");
+    assert!(
+        plan.contains(
+            "sql=SELECT version, model_id FROM models WHERE owner IN ($1, '') AND (version = $2)"
+        ) || plan.contains(
+            "sql=SELECT model_id, version FROM models WHERE owner IN ($1, '') AND (version = $2)"
+        ),
+        "only the version filter is pushed:\n{plan}"
+    );
+}
+
 backend_tests!(
+    a_text_literal_holding_nul_is_not_pushed_and_matches_nothing,
     explain_shows_the_pushed_sql,
     untranslatable_filters_stay_in_datafusion_and_block_the_limit,
     the_tenant_predicate_is_always_pushed,

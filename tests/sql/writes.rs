@@ -622,7 +622,138 @@ async fn functions_where_datafusion_cannot_run_them_get_a_clear_error(db: &TestD
     assert_eq!(got, vec![vec!["q", "1"], vec!["p", "1"]]);
 }
 
+/// Every catalog row tenant A can see, all four tables.
+async fn everything(ctx: &SessionContext) -> Vec<Vec<String>> {
+    let mut all = Vec::new();
+    for sql in [
+        "SELECT * FROM jammi.public.models ORDER BY model_id, version, tenant_id",
+        "SELECT * FROM jammi.public.training_jobs ORDER BY job_id, tenant_id",
+        "SELECT * FROM jammi.public.eval_runs ORDER BY run_id, tenant_id",
+        "SELECT * FROM jammi.public.result_tables ORDER BY table_name, tenant_id",
+    ] {
+        all.extend(rows(ctx, sql).await);
+    }
+    all
+}
+
+/// NUL in any text argument of `register_model(...)` or column of `INSERT INTO` is refused
+/// with the field named, nothing written, on both backends; so is a `DELETE` or
+/// `delete_model` naming a row by text holding NUL.
+async fn nul_in_sql_writes_is_refused_naming_the_field(db: &TestDb) {
+    populate(&db.catalog).await;
+    let ctx = session(&db.scoped(tenant_a()));
+    let before = everything(&ctx).await;
+    let nul = "'x' || chr(0)";
+
+    // (SQL with one NUL argument, the field the error must name)
+    let mut cases: Vec<(String, &str)> = Vec::new();
+    let args = ["'m'", "1", "'e'", "'c'", "'ner'", "'base'", "'/p'", "'{}'"];
+    let fields = [
+        "model_id",
+        "version",
+        "model_type",
+        "backend",
+        "task",
+        "base_model_id",
+        "artifact_path",
+        "config_json",
+    ];
+    for (i, field) in fields.iter().enumerate().filter(|(i, _)| *i != 1) {
+        let mut with_nul = args;
+        with_nul[i] = nul;
+        let values = with_nul.join(", ");
+        cases.push((format!("SELECT register_model({values})"), field));
+        cases.push((
+            format!(
+                "INSERT INTO jammi.public.models ({}) VALUES ('ok', NULL, 'e', 'c', 'ner', NULL, NULL, NULL), ({values})",
+                fields.join(", ")
+            ),
+            field,
+        ));
+    }
+    let tables: [(&str, &[(&str, &str)]); 3] = [
+        (
+            "training_jobs",
+            &[
+                ("job_id", "'j'"),
+                ("base_model_id", "'base'"),
+                ("output_model_id", "'o'"),
+                ("training_source", "'s'"),
+                ("loss_type", "'l'"),
+                ("hyperparams", "'{}'"),
+            ],
+        ),
+        (
+            "eval_runs",
+            &[
+                ("run_id", "'r'"),
+                ("model_id", "'a-embed'"),
+                ("eval_type", "'e'"),
+                ("metrics", "'{}'"),
+            ],
+        ),
+        (
+            "result_tables",
+            &[
+                ("table_name", "'t'"),
+                ("source_id", "'s'"),
+                ("model_id", "'a-embed'"),
+                ("task", "'ner'"),
+                ("parquet_path", "'/p'"),
+            ],
+        ),
+    ];
+    for (table, columns) in tables {
+        let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
+        for (i, (field, _)) in columns.iter().enumerate() {
+            let values: Vec<&str> = columns
+                .iter()
+                .enumerate()
+                .map(|(k, (_, v))| if k == i { nul } else { *v })
+                .collect();
+            cases.push((
+                format!(
+                    "INSERT INTO jammi.public.{table} ({}) VALUES ({})",
+                    names.join(", "),
+                    values.join(", ")
+                ),
+                field,
+            ));
+        }
+    }
+    for (sql, field) in &cases {
+        let err = error(&ctx, sql).await;
+        assert!(err.contains(&format!("invalid {field}")), "{sql}: {err}");
+        assert!(
+            err.contains("NUL") || err.contains("control characters") || *field == "task",
+            "{sql}: {err}"
+        );
+        assert!(!err.contains('\0'), "the message holds a raw NUL: {err:?}");
+    }
+    let err = error(&ctx, "SELECT delete_model('a-ner' || chr(0))").await;
+    assert!(err.contains("invalid model_id"), "{err}");
+    for table in ["models", "training_jobs"] {
+        let column = if table == "models" {
+            "model_id"
+        } else {
+            "job_id"
+        };
+        let err = error(
+            &ctx,
+            &format!("DELETE FROM jammi.public.{table} WHERE {column} = 'a-ner' || chr(0)"),
+        )
+        .await;
+        assert!(err.contains("NUL"), "{table}: {err}");
+    }
+    assert_eq!(
+        everything(&ctx).await,
+        before,
+        "a refused write changed the catalog"
+    );
+}
+
 backend_tests!(
+    nul_in_sql_writes_is_refused_naming_the_field,
     constant_arguments_still_run_once_per_row,
     fractional_versions_are_refused_not_truncated,
     functions_where_datafusion_cannot_run_them_get_a_clear_error,

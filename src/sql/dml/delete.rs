@@ -31,7 +31,7 @@ use crate::error::{CatalogError, Result as CatalogResult};
 use crate::sql::filter::{SqlPredicate, render_conjunction, translate};
 use crate::sql::guard::has_subquery;
 use crate::sql::tables::{TableDef, TableKind};
-use crate::store::{TxOptions, Value};
+use crate::store::{OwnerParam, TxOptions, Value};
 use crate::tenant::owner_of;
 
 /// Translates a DELETE's filters, refusing what could delete more than was asked for.
@@ -56,10 +56,22 @@ pub(crate) fn delete_predicates(table: &TableDef, filters: &[Expr]) -> Result<Ve
             }
             match translate(f, table) {
                 Some(p) => Ok(p),
-                None => plan_err!(
-                    "DELETE FROM {target}: the catalog cannot evaluate `{f}`; use comparisons of \
-                     columns with literals (=, <>, <, >, IN, IS NULL, LIKE, BETWEEN, AND/OR/NOT)"
-                ),
+                None => {
+                    let shown = f.to_string();
+                    if shown.contains('\0') {
+                        // Escaped: a raw NUL would cut the message short in a terminal.
+                        let shown = shown.replace('\0', "\\0");
+                        return plan_err!(
+                            "DELETE FROM {target}: `{shown}` compares with text holding the NUL \
+                             character (U+0000), which no catalog row holds"
+                        );
+                    }
+                    plan_err!(
+                        "DELETE FROM {target}: the catalog cannot evaluate `{f}`; use comparisons \
+                         of columns with literals (=, <>, <, >, IN, IS NULL, LIKE, BETWEEN, \
+                         AND/OR/NOT)"
+                    )
+                }
             }
         })
         .collect()
@@ -98,6 +110,7 @@ impl CatalogDeleteExec {
     }
 
     /// `<head> WHERE owner = $1 AND (<pushed>)…`: only rows the session owns, exactly.
+    /// `args` starts with the session's owner (`$1`), then the pushed values.
     fn statement(&self, head: &str) -> (String, Vec<Value>) {
         let mut sql = format!("{head} WHERE owner = $1");
         let mut args = vec![Value::from(owner_of(self.catalog.scope()))];
@@ -114,12 +127,13 @@ impl CatalogDeleteExec {
         catalog
             .store()
             .transaction(catalog.scope(), TxOptions::serializable(), |tx| {
-                let (sql, args) = (sqlx::AssertSqlSafe(sql.clone()), args.clone());
+                let (sql, args) = (sql.clone(), args.clone());
                 async move {
                     if table.kind != TableKind::Models {
-                        return tx.write(sql, &args).await;
+                        // The transaction binds `$1`, its own owner, itself.
+                        return tx.write_built(sql, OwnerParam::Numbered, &args[1..]).await;
                     }
-                    let targets = tx.fetch_all(sql, &args).await?;
+                    let targets = tx.fetch_all(sqlx::AssertSqlSafe(sql), &args).await?;
                     for row in &targets {
                         let (name, version) = (row.text("model_id")?, row.int32("version")?);
                         delete_model_in(tx, &name, Some(version), false).await?;
