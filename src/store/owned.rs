@@ -433,7 +433,7 @@ const fn same_ident(b: &[u8], a: usize, a_end: usize, c: usize, c_end: usize) ->
     }
     let mut k = 0;
     while k < a_end - a {
-        if b[a + k].to_ascii_uppercase() != b[c + k].to_ascii_uppercase() {
+        if !b[a + k].eq_ignore_ascii_case(&b[c + k]) {
             return false;
         }
         k += 1;
@@ -448,7 +448,7 @@ const fn word_at(b: &[u8], i: usize, w: &[u8]) -> bool {
     }
     let mut k = 0;
     while k < w.len() {
-        if b[i + k].to_ascii_uppercase() != w[k] {
+        if !b[i + k].eq_ignore_ascii_case(&w[k]) {
             return false;
         }
         k += 1;
