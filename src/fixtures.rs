@@ -1,6 +1,7 @@
-//! Bulk data for benchmarks and scale tests: a deterministic catalog of many models,
-//! written by one set-based statement (building a million rows through the per-row API
-//! would measure the API, not the query under test).
+//! Bulk data for benchmarks and scale tests: a deterministic catalog of many models, and
+//! training jobs and eval runs based on them, each table written by one set-based statement
+//! (building a million rows through the per-row API would measure the API, not the query
+//! under test).
 
 use futures::FutureExt;
 
@@ -104,6 +105,51 @@ pub async fn generate_versions(catalog: &Catalog, name: &str, versions: u64) -> 
                 Ok(())
             }
             .boxed()
+        })
+        .await
+}
+
+const TRAINING_JOBS: &str = "INSERT INTO training_jobs (owner, job_id, base_model_key, base_model_id, \
+      base_model_version, output_model_id, output_version, training_source, loss_type, hyperparams, \
+      status, attempts, created_at, updated_at) \
+    SELECT owner, 'job-' || model_id || '-' || version, model_key, model_id, version, \
+      model_id || '-tuned', NULL, 'generated', 'contrastive', '{}', 'queued', 0, created_at, created_at \
+    FROM models WHERE owner = $1";
+
+/// Adds one queued training job per model that `catalog`'s scope owns, based on that
+/// model (its key read from the row): job id `job-{name}-{version}`, output model
+/// `{name}-tuned`. Meant for a scope with no training jobs yet. Returns the jobs written.
+///
+/// # Errors
+/// Database errors.
+pub async fn generate_training_jobs(catalog: &Catalog) -> Result<u64> {
+    generate_from_models(catalog, TRAINING_JOBS).await
+}
+
+const EVAL_RUNS: &str = "INSERT INTO eval_runs (owner, run_id, model_key, model_id, model_version, \
+      eval_type, metrics, created_at) \
+    SELECT owner, 'run-' || model_id || '-' || version, model_key, model_id, version, 'generated', \
+      '{}', created_at \
+    FROM models WHERE owner = $1";
+
+/// Adds one eval run per model that `catalog`'s scope owns, referencing that model (its
+/// key read from the row): run id `run-{name}-{version}`. Meant for a scope with no eval
+/// runs yet. Returns the runs written.
+///
+/// # Errors
+/// Database errors.
+pub async fn generate_eval_runs(catalog: &Catalog) -> Result<u64> {
+    generate_from_models(catalog, EVAL_RUNS).await
+}
+
+/// Runs `sql`, an `INSERT … SELECT … FROM models WHERE owner = $1`, for `catalog`'s scope.
+async fn generate_from_models(catalog: &Catalog, sql: &'static str) -> Result<u64> {
+    let owner = crate::tenant::owner_of(catalog.scope());
+    catalog
+        .store()
+        .transaction(catalog.scope(), TxOptions::write(), |tx| {
+            let owner = owner.clone();
+            async move { tx.bulk_load(sql, &args![owner]).await }.boxed()
         })
         .await
 }

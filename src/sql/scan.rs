@@ -13,11 +13,11 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, Sched
 use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
 };
-use datafusion::physical_plan::stream::RecordBatchReceiverStream;
+use datafusion::physical_plan::stream::{RecordBatchReceiverStream, RecordBatchStreamAdapter};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use super::batch::BatchBuilder;
 use super::filter::{SqlPredicate, render_conjunction};
@@ -151,20 +151,72 @@ impl ExecutionPlan for CatalogScanExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let batch_size = context.session_config().batch_size().max(1);
-        let mut batches = ScanBatches {
-            builder: BatchBuilder::new(Arc::clone(&self.schema), &self.columns, batch_size),
-            batch_size,
-            baseline: BaselineMetrics::new(&self.metrics, partition),
-            rows_fetched: MetricBuilder::new(&self.metrics).counter("rows_fetched", partition),
+        let read = ScanRead {
+            store: self.store.clone(),
+            schema: Arc::clone(&self.schema),
+            sql: self.sql.clone(),
+            args: self.args.clone(),
+            // The metrics exist from here, so that EXPLAIN ANALYZE shows them (as zero) on
+            // a scan that is never polled, e.g. the probe side of a join with nothing to
+            // build.
+            batches: ScanBatches {
+                builder: BatchBuilder::new(Arc::clone(&self.schema), &self.columns, batch_size),
+                batch_size,
+                baseline: BaselineMetrics::new(&self.metrics, partition),
+                rows_fetched: MetricBuilder::new(&self.metrics).counter("rows_fetched", partition),
+            },
         };
-        let (sql, args) = (self.sql.clone(), self.args.clone());
+        // Nothing runs, and no connection is taken, until the stream is first polled
+        // (see `ScanRead`).
+        let stream = futures::stream::once(async move { read.start() }).flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            stream,
+        )))
+    }
+}
 
-        // The query runs in a task feeding a small channel: the database is read only
-        // when the plan executes, and at most two batches wait for a slow consumer. When
-        // the consumer is gone (e.g. a LIMIT was reached) the read stops.
-        let mut builder = RecordBatchReceiverStream::builder(Arc::clone(&self.schema), 2);
+/// The database read of one scan, started when its stream is first polled.
+///
+/// Why not in `execute()`: DataFusion executes a whole plan before it polls any of it. A
+/// hash join executes its probe input before it has collected its build input, and
+/// `RepartitionExec` executes its input when the plan starts. A read started there takes a
+/// pooled connection at once and keeps it, blocked on its full channel, until the join
+/// gets round to probing: a self-join on the one connection of `sqlite::memory:` waited
+/// on itself, and concurrent joins filled a file's pool with idle probe scans while their
+/// build scans waited for a connection (until the acquire timeout: *unavailable*).
+///
+/// Started at the first poll, a scan holds a connection only while its consumer reads it,
+/// and DataFusion's operators finish with an input they have started before they depend on
+/// another: hash, nested-loop and cross joins collect the build side before they poll the
+/// probe side, and merge-based operators read through a sort (the scan has no order), which
+/// drains its input. So the consumer of a running scan never waits for another scan of the
+/// same query. A consumer that needs a connection itself (a function that writes, called
+/// per row) is served by the connection that scans leave free (`store::ScanSlots`).
+struct ScanRead {
+    store: Store,
+    schema: SchemaRef,
+    sql: String,
+    /// Parameters of `sql`; `$1` is always the scope's owner.
+    args: Vec<Value>,
+    batches: ScanBatches,
+}
+
+impl ScanRead {
+    /// Spawns the read: a task feeding a small channel, so that at most two batches wait for
+    /// a slow consumer. When the consumer is gone (e.g. a LIMIT was reached) the read stops
+    /// and the connection goes back to the pool.
+    fn start(self) -> SendableRecordBatchStream {
+        let ScanRead {
+            store,
+            schema,
+            sql,
+            args,
+            mut batches,
+        } = self;
+        let mut builder = RecordBatchReceiverStream::builder(schema, 2);
         let sender = builder.tx();
-        if let Some(reader) = self.store.sqlite_reader() {
+        if let Some(reader) = store.sqlite_reader() {
             // SQLite: the statement steps on a blocking thread (see store::sqlite_scan),
             // which checks for a departed consumer at every row.
             builder.spawn(async move {
@@ -191,8 +243,10 @@ impl ExecutionPlan for CatalogScanExec {
                 }
             });
         } else {
-            let store = self.store.clone();
             builder.spawn(async move {
+                // Declared before `rows`, so dropped after it: the connection goes back to
+                // the pool before the next scan may take one.
+                let _slot = store.scan_slot().await?;
                 let mut rows = store.stream(sql, &args);
                 while let Some(row) = rows.try_next().await? {
                     if let Some(full) = batches.push(&row)?
@@ -207,7 +261,7 @@ impl ExecutionPlan for CatalogScanExec {
                 Ok(())
             });
         }
-        Ok(builder.build())
+        builder.build()
     }
 }
 

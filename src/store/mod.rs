@@ -18,10 +18,12 @@ mod value;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use sqlx::{PgPool, SqlitePool};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub(crate) use owned::{OwnedWrite, OwnerParam};
 pub use retry::RetryPolicy;
@@ -98,6 +100,62 @@ pub(crate) enum Pool {
     Postgres(PgPool),
 }
 
+/// The turns DataFusion scans take at the pool: one fewer than the pool's connections.
+///
+/// Why: a scan keeps its connection while it waits for its consumer, and the consumer may
+/// itself need a connection: `SELECT delete_model(model_id, version) FROM
+/// jammi.public.models …` calls a function that runs a transaction per row. Were scans
+/// allowed every connection, as many such queries as the pool has connections would hold
+/// them all and wait for one another until the acquire timeout. With one connection kept
+/// from scans, transactions (which never wait for a scan) always get one in turn, so the
+/// scans' consumers move on. A one-connection pool (`sqlite::memory:`) has none to keep
+/// back: there, the scan takes it, and a function over a scan longer than its read-ahead
+/// waits for that scan's own connection (docs/design.md).
+#[derive(Clone, Debug)]
+pub(crate) struct ScanSlots {
+    slots: Arc<Semaphore>,
+    /// The pool's acquire timeout, also the longest wait for a slot.
+    timeout: Duration,
+}
+
+/// A scan's turn at the pool; the next scan may take a connection once this is dropped.
+#[derive(Debug)]
+pub(crate) struct ScanSlot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl ScanSlots {
+    fn for_pool(pool: &Pool) -> ScanSlots {
+        let (connections, timeout) = match pool {
+            Pool::Sqlite(p) => (
+                p.options().get_max_connections(),
+                p.options().get_acquire_timeout(),
+            ),
+            Pool::Postgres(p) => (
+                p.options().get_max_connections(),
+                p.options().get_acquire_timeout(),
+            ),
+        };
+        let slots = usize::try_from(connections.saturating_sub(1).max(1)).unwrap_or(1);
+        ScanSlots {
+            slots: Arc::new(Semaphore::new(slots)),
+            timeout,
+        }
+    }
+
+    /// Waits for a slot, as long as the pool would wait for a connection.
+    ///
+    /// # Errors
+    /// [`CatalogError::Unavailable`] when none comes free in time or the store is closed.
+    pub(crate) async fn take(&self) -> Result<ScanSlot> {
+        match tokio::time::timeout(self.timeout, Arc::clone(&self.slots).acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(ScanSlot { _permit: permit }),
+            Ok(Err(_closed)) => Err(CatalogError::Unavailable(sqlx::Error::PoolClosed)),
+            Err(_elapsed) => Err(CatalogError::Unavailable(sqlx::Error::PoolTimedOut)),
+        }
+    }
+}
+
 /// Counters of what the store did, for tests and benchmarks.
 #[derive(Debug, Default)]
 pub struct StoreStats {
@@ -117,6 +175,7 @@ impl StoreStats {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    scans: ScanSlots,
     retry: RetryPolicy,
     stats: Arc<StoreStats>,
 }
@@ -159,6 +218,7 @@ impl Store {
     async fn connect_once(url: &str) -> Result<Self> {
         let pool = connect::connect(url).await?;
         let store = Store {
+            scans: ScanSlots::for_pool(&pool),
             pool,
             retry: RetryPolicy::default(),
             stats: Arc::new(StoreStats::default()),
@@ -191,6 +251,7 @@ impl Store {
 
     /// Closes the pool; later calls fail with [`CatalogError::Unavailable`].
     pub async fn close(&self) {
+        self.scans.slots.close();
         match &self.pool {
             Pool::Sqlite(p) => p.close().await,
             Pool::Postgres(p) => p.close().await,
@@ -305,7 +366,8 @@ impl Store {
         })
     }
 
-    /// Streams the rows of a generated read (the DataFusion scan).
+    /// Streams the rows of a generated read (the DataFusion scan on Postgres). The caller
+    /// holds a [`Store::scan_slot`] for as long as the stream lives.
     ///
     /// `sql` must be built only from the catalog's own identifiers and `$n` placeholders
     /// (see `sql::scan`); every value travels in `args`.
@@ -334,9 +396,21 @@ impl Store {
     /// `None` on Postgres, whose scan streams through [`Store::stream`].
     pub(crate) fn sqlite_reader(&self) -> Option<SqliteReader> {
         match &self.pool {
-            Pool::Sqlite(pool) => Some(SqliteReader { pool: pool.clone() }),
+            Pool::Sqlite(pool) => Some(SqliteReader {
+                pool: pool.clone(),
+                scans: self.scans.clone(),
+            }),
             Pool::Postgres(_) => None,
         }
+    }
+
+    /// A scan's turn at the pool, to hold while it holds a connection (see [`ScanSlots`]).
+    ///
+    /// # Errors
+    /// [`CatalogError::Unavailable`] when no slot comes free within the acquire timeout,
+    /// or the store is closed.
+    pub(crate) async fn scan_slot(&self) -> Result<ScanSlot> {
+        self.scans.take().await
     }
 
     /// Like [`Store::fetch_all`] for a statement matching at most one row.

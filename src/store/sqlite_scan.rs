@@ -17,19 +17,33 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Sqlite, SqlitePool};
 
 use super::value::{RowValues, Value};
+use super::{ScanSlot, ScanSlots};
 use crate::error::{CatalogError, Result};
 
 /// Reads from a SQLite store's pool through SQLite's C API.
 #[derive(Clone, Debug)]
 pub(crate) struct SqliteReader {
     pub(super) pool: SqlitePool,
+    pub(super) scans: ScanSlots,
+}
+
+/// A pooled connection taken for a scan, with the scan's turn at the pool.
+pub(crate) struct ScanConnection {
+    /// Declared first, so dropped first: the connection is back in the pool before the
+    /// next scan may take one.
+    conn: PoolConnection<Sqlite>,
+    _slot: ScanSlot,
 }
 
 impl SqliteReader {
-    /// A pooled connection for [`SqliteReader::for_each_row`]. Acquired asynchronously,
-    /// so that a scan dropped while it waits for a connection stops waiting.
-    pub(crate) async fn acquire(&self) -> Result<PoolConnection<Sqlite>> {
-        Ok(self.pool.acquire().await?)
+    /// A scan slot, then a pooled connection, for [`SqliteReader::for_each_row`]. Acquired
+    /// asynchronously, so that a scan dropped while it waits stops waiting.
+    pub(crate) async fn acquire(&self) -> Result<ScanConnection> {
+        let slot = self.scans.take().await?;
+        Ok(ScanConnection {
+            conn: self.pool.acquire().await?,
+            _slot: slot,
+        })
     }
 
     /// Runs the read `sql` with `args` on `conn` and calls `on_row` for each row, on the
@@ -38,13 +52,13 @@ impl SqliteReader {
     /// like every catalog statement, and must be built as [`super::Store::stream`]
     /// requires.
     pub(crate) fn for_each_row(
-        conn: &mut PoolConnection<Sqlite>,
+        conn: &mut ScanConnection,
         sql: &str,
         args: &[Value],
         mut on_row: impl FnMut(&SqliteRowRef<'_>) -> Result<bool>,
     ) -> Result<()> {
         // Locking needs only sqlx's worker thread to answer, no driver of the runtime.
-        let mut handle = tokio::runtime::Handle::current().block_on(conn.lock_handle())?;
+        let mut handle = tokio::runtime::Handle::current().block_on(conn.conn.lock_handle())?;
         let db = handle.as_raw_handle();
         // Declared after `handle`: finalized before the lock is released.
         let stmt = Statement::prepare(db, sql)?;
