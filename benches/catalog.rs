@@ -23,11 +23,22 @@ use datafusion::datasource::MemTable;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
-use jammi_catalog::fixtures::{
-    GET_MODEL_SQL, generate_models, generate_versions, model_name, tenant,
-};
 use jammi_catalog::{Catalog, ModelTask, NewEvalRun, RegisterModel, TenantId, register_catalog};
+use jammi_testkit::generate::{generate_models, generate_versions, model_name, tenant};
 use tokio::runtime::Runtime;
+
+/// The statement `Catalog::get_model` runs (`$1` the name, `$2` the caller's owner, `''`
+/// when unscoped), spelled out for the baseline that runs the same SQL through raw sqlx.
+const GET_MODEL_SQL: &str = "SELECT * FROM (SELECT model_key, model_id, version, model_type, task, \
+       backend, status, base_model_id, artifact_path, config_json, owner, created_at, updated_at, \
+       0 AS preference FROM models WHERE model_id = $1 AND owner = $2 \
+       ORDER BY version DESC LIMIT 1) AS own \
+     UNION ALL \
+     SELECT * FROM (SELECT model_key, model_id, version, model_type, task, backend, status, \
+       base_model_id, artifact_path, config_json, owner, created_at, updated_at, \
+       1 AS preference FROM models WHERE model_id = $1 AND owner = '' \
+       ORDER BY version DESC LIMIT 1) AS global \
+     ORDER BY preference LIMIT 1";
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -118,8 +129,7 @@ fn get_latest(c: &mut Criterion) {
         let scoped = catalog.with_scope(Some(t));
         for versions in [1u64, 1_000, 100_000] {
             let name = format!("m{versions}");
-            rt.block_on(generate_versions(&scoped, &name, versions))
-                .unwrap();
+            rt.block_on(generate_versions(&scoped, &name, versions));
             let owner = t.to_string();
             // The baseline: one raw sqlx query with the same SQL, on its own pool.
             let raw = RawPool::open(&rt, &db.url);
@@ -236,7 +246,7 @@ fn point_query(c: &mut Criterion) {
     {
         let db = new_db(&rt, backend);
         let catalog = rt.block_on(Catalog::open(&db.url)).unwrap();
-        rt.block_on(generate_models(&catalog, rows, 1_000)).unwrap();
+        rt.block_on(generate_models(&catalog, rows, 1_000));
         let t = tenant(417);
         let (ctx, mem) = sessions(&rt, &catalog, t);
         let name = model_name(0);
@@ -277,7 +287,7 @@ fn listing_scan(c: &mut Criterion) {
     for (backend, db) in databases(&rt) {
         let catalog = rt.block_on(Catalog::open(&db.url)).unwrap();
         // Two tenants: the scan must skip the other one's rows.
-        rt.block_on(generate_models(&catalog, rows * 2, 2)).unwrap();
+        rt.block_on(generate_models(&catalog, rows * 2, 2));
         let (ctx, mem) = sessions(&rt, &catalog, tenant(0));
         for (label, ctx, table) in [
             ("catalog", &ctx, "jammi.public.models"),

@@ -172,6 +172,26 @@ for backend in ["sqlite", "postgres"]:
         bars.append(("bulk INSERT … SELECT of 100 000 models ≥ 50 000 rows/s (sqlite)", f"{100_000 / ins:,.0f} rows/s", 100_000 / ins >= 50_000))
 lines.append("")
 
+lines += ["## Flight SQL server throughput (`jammi serve`)", "",
+          "Statements per second with N concurrent clients, each running 20 statements per round:",
+          "through a `jammi serve` process (Flight SQL query path: GetFlightInfo + DoGet, as ADBC's",
+          "`cursor.execute`), and in-process (one DataFusion session per task, `ctx.sql().collect()`).",
+          "The query is a point query by model name; the register is `SELECT register_model(…)` with",
+          "an auto version, one model per client (`cli/benches/serve.rs`).", "",
+          "| backend | statement | clients | Flight SQL | in-process | in-process / Flight SQL |",
+          "|---|---|---|---|---|---|"]
+for backend in ["sqlite", "postgres"]:
+    for what in ["query", "register"]:
+        for clients in ["1", "8", "32"]:
+            f = get("flight_sql", f"{backend}/{what}/flight", clients)
+            i = get("flight_sql", f"{backend}/{what}/in_process", clients)
+            if f is None:
+                continue
+            ops = int(clients) * 20
+            rate = lambda t: "—" if t is None else f"{ops / t:,.0f}/s"
+            lines.append(f"| {backend} | {what} | {clients} | {rate(f)} | {rate(i)} | {fmt_ratio(ratio(f, i))} |")
+lines.append("")
+
 retries = read_json(root / "delete" / "retries.json")
 lines += ["## Delete with its reference scan", "",
           "| backend | alone | under 8 concurrent registers of the same model | ratio | delete retries / deletes | register retries / registers |",

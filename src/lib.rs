@@ -58,12 +58,11 @@
 pub mod catalog;
 mod clock;
 pub mod error;
-#[doc(hidden)]
-pub mod fixtures;
 pub mod sql;
 pub mod store;
 pub mod task;
 pub mod tenant;
+pub mod tokens;
 pub mod validate;
 
 pub use catalog::{
@@ -75,3 +74,4 @@ pub use sql::register_catalog;
 pub use store::{Backend, Isolation, RetryPolicy, Store, TxOptions};
 pub use task::ModelTask;
 pub use tenant::{Scope, TenantId};
+pub use tokens::{CreatedToken, TokenInfo, Tokens};

@@ -2,13 +2,10 @@
 //!
 //! Every file under `tests/slt/<scope>/` runs in a session bound to `<scope>` —
 //! `tenant_a`, `tenant_b` (the fixture's two tenants) or `unscoped` — on a fresh catalog
-//! holding the fixture rows of `tests/common/fixture.rs`: on SQLite, and on Postgres when
+//! holding the fixture rows of `testkit/src/fixture.rs`: on SQLite, and on Postgres when
 //! `JAMMI_TEST_PG_URL` is set. New cases are plain text; see the existing files.
 //!
 //! Run one file: `cargo test --test slt -- models` (a substring of the path).
-
-#[path = "common/mod.rs"]
-mod common;
 
 use std::path::{Path, PathBuf};
 
@@ -21,8 +18,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use jammi_catalog::{Catalog, Scope, register_catalog};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
-use common::TestDb;
-use common::fixture::{populate, tenant_a, tenant_b};
+use jammi_testkit::TestDb;
+use jammi_testkit::fixture::{populate, tenant_a, tenant_b};
 
 /// One DataFusion session, as sqllogictest sees a database connection.
 struct Session {

@@ -15,11 +15,6 @@ pub use models::{ModelRecord, ModelStatus, RegisterModel};
 pub use result_tables::{NewResultTable, ResultTable, ResultTableStatus};
 pub use training_jobs::{JobStatus, NewTrainingJob, TrainingJob};
 
-/// Statements the benchmarks compare against raw sqlx running the same SQL.
-pub(crate) mod sql_text {
-    pub(crate) use super::models::GET_LATEST;
-}
-
 pub(crate) mod dml {
     //! The in-transaction operations that SQL `INSERT` / `DELETE` run for many rows.
     pub(crate) use super::eval_runs::create_in as create_eval_run_in;

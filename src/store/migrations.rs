@@ -19,11 +19,12 @@ struct Migration {
     statements: &'static [&'static str],
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "catalog tables",
-    statements: &[
-        "CREATE TABLE models (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "catalog tables",
+        statements: &[
+            "CREATE TABLE models (
             model_key     TEXT PRIMARY KEY,
             owner         TEXT NOT NULL,
             model_id      TEXT NOT NULL,
@@ -39,9 +40,9 @@ const MIGRATIONS: &[Migration] = &[Migration {
             updated_at    BIGINT NOT NULL,
             UNIQUE (model_id, owner, version)
         )",
-        // Visible-row listings: owner IN ($tenant, '') ordered by creation.
-        "CREATE INDEX models_by_owner ON models (owner, created_at)",
-        "CREATE TABLE training_jobs (
+            // Visible-row listings: owner IN ($tenant, '') ordered by creation.
+            "CREATE INDEX models_by_owner ON models (owner, created_at)",
+            "CREATE TABLE training_jobs (
             owner              TEXT NOT NULL,
             job_id             TEXT NOT NULL,
             base_model_key     TEXT NOT NULL REFERENCES models (model_key),
@@ -62,13 +63,13 @@ const MIGRATIONS: &[Migration] = &[Migration {
             updated_at         BIGINT NOT NULL,
             PRIMARY KEY (owner, job_id)
         )",
-        // Claims: the oldest queued job of an owner; reclaims: its running jobs.
-        "CREATE INDEX training_jobs_by_status ON training_jobs (owner, status, created_at)",
-        "CREATE INDEX training_jobs_by_owner ON training_jobs (owner, created_at)",
-        // The reference scans of delete_model.
-        "CREATE INDEX training_jobs_by_base_model ON training_jobs (base_model_key)",
-        "CREATE INDEX training_jobs_by_output_model ON training_jobs (output_model_id, owner)",
-        "CREATE TABLE eval_runs (
+            // Claims: the oldest queued job of an owner; reclaims: its running jobs.
+            "CREATE INDEX training_jobs_by_status ON training_jobs (owner, status, created_at)",
+            "CREATE INDEX training_jobs_by_owner ON training_jobs (owner, created_at)",
+            // The reference scans of delete_model.
+            "CREATE INDEX training_jobs_by_base_model ON training_jobs (base_model_key)",
+            "CREATE INDEX training_jobs_by_output_model ON training_jobs (output_model_id, owner)",
+            "CREATE TABLE eval_runs (
             owner         TEXT NOT NULL,
             run_id        TEXT NOT NULL,
             model_key     TEXT REFERENCES models (model_key),
@@ -79,9 +80,9 @@ const MIGRATIONS: &[Migration] = &[Migration {
             created_at    BIGINT NOT NULL,
             PRIMARY KEY (owner, run_id)
         )",
-        "CREATE INDEX eval_runs_by_owner ON eval_runs (owner, created_at)",
-        "CREATE INDEX eval_runs_by_model ON eval_runs (model_key)",
-        "CREATE TABLE result_tables (
+            "CREATE INDEX eval_runs_by_owner ON eval_runs (owner, created_at)",
+            "CREATE INDEX eval_runs_by_model ON eval_runs (model_key)",
+            "CREATE TABLE result_tables (
             owner        TEXT NOT NULL,
             table_name   TEXT NOT NULL,
             source_id    TEXT NOT NULL,
@@ -93,10 +94,27 @@ const MIGRATIONS: &[Migration] = &[Migration {
             created_at   BIGINT NOT NULL,
             PRIMARY KEY (owner, table_name)
         )",
-        "CREATE INDEX result_tables_by_owner ON result_tables (owner, created_at)",
-        "CREATE INDEX result_tables_by_model ON result_tables (model_id, owner)",
-    ],
-}];
+            "CREATE INDEX result_tables_by_owner ON result_tables (owner, created_at)",
+            "CREATE INDEX result_tables_by_model ON result_tables (model_id, owner)",
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "api tokens",
+        statements: &[
+            // The server's tokens (tokens.rs): the secret's SHA-256 only. Not a catalog table:
+            // no SQL view shows it. `owner` is the token's scope ('' for unscoped).
+            "CREATE TABLE api_tokens (
+            label       TEXT PRIMARY KEY,
+            token_id    TEXT NOT NULL UNIQUE,
+            secret_hash TEXT NOT NULL,
+            owner       TEXT NOT NULL,
+            created_at  BIGINT NOT NULL,
+            revoked_at  BIGINT
+        )",
+        ],
+    },
+];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS jammi_migrations (
     version    BIGINT PRIMARY KEY,

@@ -208,13 +208,9 @@ impl Tx {
         })
     }
 
-    /// Runs a set-based load that writes rows of many owners at once (fixtures only).
-    pub(crate) async fn bulk_load(&mut self, sql: &'static str, args: &[Value]) -> Result<u64> {
-        self.execute_unchecked(sql, args).await
-    }
-
-    /// Runs DDL or bookkeeping that belongs to no tenant (migrations only).
-    pub(super) async fn execute_unscoped(
+    /// Runs DDL or a write to a table that belongs to no tenant: migrations and the
+    /// operator's API tokens (`tokens`), never a catalog table.
+    pub(crate) async fn execute_unscoped(
         &mut self,
         sql: &'static str,
         args: &[Value],

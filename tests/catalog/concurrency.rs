@@ -8,8 +8,8 @@ use jammi_catalog::{
     ResultTableStatus, TenantId,
 };
 
-use crate::backend_tests;
-use crate::common::TestDb;
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
 
 fn model(name: &str) -> RegisterModel {
     RegisterModel::new(name, "embedding", "candle", ModelTask::TextEmbedding)

@@ -2,8 +2,8 @@ use jammi_catalog::{
     CatalogError, ModelTask, NewEvalRun, NewResultTable, RegisterModel, ResultTableStatus, TenantId,
 };
 
-use crate::backend_tests;
-use crate::common::TestDb;
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
 
 fn table(name: &str) -> NewResultTable {
     NewResultTable {

@@ -89,7 +89,7 @@ impl Proxy {
 
 #[tokio::test]
 async fn postgres_going_away_is_unavailable_and_the_catalog_recovers() {
-    let Some(db) = crate::common::TestDb::postgres().await else {
+    let Some(db) = jammi_testkit::TestDb::postgres().await else {
         return;
     };
     // Route the same schema through the proxy: postgres://user@127.0.0.1:PORT/db?...
@@ -152,7 +152,7 @@ async fn postgres_going_away_is_unavailable_and_the_catalog_recovers() {
 #[tokio::test]
 async fn a_reference_committed_during_a_delete_is_retried_into_referenced() {
     use sqlx::Connection;
-    let Some(db) = crate::common::TestDb::postgres().await else {
+    let Some(db) = jammi_testkit::TestDb::postgres().await else {
         return;
     };
     for max_attempts in [12, 1] {

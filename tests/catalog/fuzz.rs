@@ -4,9 +4,9 @@
 use jammi_catalog::sql::script::split_statements;
 use jammi_catalog::{ModelTask, RegisterModel, TenantId, validate};
 
-use crate::backend_tests;
-use crate::common::TestDb;
-use crate::common::rng::Rng;
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
+use jammi_testkit::rng::Rng;
 
 const ROUNDS: u64 = 2_000;
 

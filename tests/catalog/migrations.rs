@@ -1,7 +1,7 @@
 use jammi_catalog::{Catalog, ModelTask, RegisterModel, TenantId};
 
-use crate::backend_tests;
-use crate::common::TestDb;
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
 
 async fn migrations_are_idempotent_across_reopen(db: &TestDb) {
     let t = TenantId::random();

@@ -5,8 +5,8 @@ use jammi_catalog::{
     RegisterModel, ResultTableStatus, TenantId,
 };
 
-use crate::backend_tests;
-use crate::common::TestDb;
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
 
 fn embedding(name: &str) -> RegisterModel {
     RegisterModel::new(name, "embedding", "candle", ModelTask::TextEmbedding)
@@ -401,14 +401,12 @@ async fn delete_succeeds_once_references_are_gone(db: &TestDb) {
     assert!(t.delete_model("m", None, false).await.unwrap());
 }
 
-/// The bulk fixtures write the same keys as `register_model` (an upsert of a generated
-/// version must update it, not collide on the unique index).
+/// SQL `INSERT` (the bulk fixtures' path) writes the same keys as `register_model` (an
+/// upsert of an inserted version must update it, not collide on the unique index).
 async fn generated_versions_use_the_catalogs_keys(db: &TestDb) {
     for scope in [Some(TenantId::random()), None] {
         let c = db.catalog.with_scope(scope);
-        jammi_catalog::fixtures::generate_versions(&c, "gen", 5)
-            .await
-            .unwrap();
+        jammi_testkit::generate::generate_versions(&c, "gen", 5).await;
         let updated = c
             .register_model(embedding("gen").version(3).artifact_path("/p3"))
             .await

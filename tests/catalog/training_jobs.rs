@@ -4,8 +4,8 @@ use jammi_catalog::{
     Catalog, CatalogError, JobStatus, ModelTask, NewTrainingJob, RegisterModel, TenantId,
 };
 
-use crate::backend_tests;
-use crate::common::TestDb;
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
 
 const LEASE: Duration = Duration::from_secs(60);
 

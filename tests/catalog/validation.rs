@@ -7,8 +7,8 @@ use jammi_catalog::{
     ResultTableStatus, TenantId,
 };
 
-use crate::backend_tests;
-use crate::common::TestDb;
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
 
 /// Everything the catalog holds, as seen by one scope.
 async fn snapshot(c: &Catalog) -> String {

@@ -4,10 +4,10 @@
 
 use datafusion::prelude::SessionContext;
 
-use crate::backend_tests;
-use crate::common::TestDb;
-use crate::common::fixture::tenant_a;
 use crate::{rows, session};
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
+use jammi_testkit::fixture::tenant_a;
 
 async fn error(ctx: &SessionContext, sql: &str) -> String {
     let result = match ctx.sql(sql).await {

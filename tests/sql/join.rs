@@ -1,9 +1,9 @@
 //! Joining the catalog with the user's own data.
 
-use crate::backend_tests;
-use crate::common::TestDb;
-use crate::common::fixture::{populate, tenant_a};
 use crate::{rows, session};
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
+use jammi_testkit::fixture::{populate, tenant_a};
 
 const SCORES_CSV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/eval_scores.csv");
 

@@ -1,8 +1,5 @@
 //! The catalog as DataFusion tables (SPEC §6), through `ctx.sql` only, on both backends.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod connections;
 mod integers;
 mod join;

@@ -8,10 +8,10 @@ use jammi_catalog::{
     ResultTableStatus, TenantId,
 };
 
-use crate::backend_tests;
-use crate::common::TestDb;
-use crate::common::rng::Rng;
 use crate::{rows, session};
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
+use jammi_testkit::rng::Rng;
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)

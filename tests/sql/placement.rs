@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use datafusion::prelude::SessionContext;
 use jammi_catalog::{Catalog, ModelTask, RegisterModel};
 
-use crate::common::TestDb;
-use crate::common::fixture::tenant_a;
 use crate::session;
+use jammi_testkit::TestDb;
+use jammi_testkit::fixture::tenant_a;
 
 /// What a statement must do to tenant A's catalog of `m1`…`m5`, `tmp` and global `g1`.
 #[derive(Debug)]

@@ -1,10 +1,10 @@
 //! What reaches the database: projection, filters, limit (SPEC §6), checked through
 //! EXPLAIN and through the number of rows the scan fetched.
 
-use crate::backend_tests;
-use crate::common::TestDb;
-use crate::common::fixture::{populate, tenant_a};
 use crate::{explain, rows, rows_fetched, session};
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
+use jammi_testkit::fixture::{populate, tenant_a};
 
 async fn explain_shows_the_pushed_sql(db: &TestDb) {
     let ctx = session(&db.scoped(tenant_a()));

@@ -1,16 +1,14 @@
 //! Large catalogs: a selective query stays selective (SPEC §6, §10), and scans of many
 //! rows stop when their consumer does.
 
-use jammi_catalog::fixtures::{generate_models, model_name, tenant};
+use jammi_testkit::generate::{generate_models, model_name, tenant};
 
-use crate::backend_tests;
-use crate::common::TestDb;
 use crate::{rows, rows_fetched, session};
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
 
 async fn point_query_on_a_million_rows_fetches_only_the_matches(db: &TestDb) {
-    generate_models(&db.catalog, 1_000_000, 1_000)
-        .await
-        .unwrap();
+    generate_models(&db.catalog, 1_000_000, 1_000).await;
     let name = model_name(417);
     let ctx = session(&db.scoped(tenant(42)));
     let sql = format!(
@@ -32,7 +30,7 @@ async fn point_query_on_a_million_rows_fetches_only_the_matches(db: &TestDb) {
 /// then a full query still gets one (a leak would end in a pool timeout).
 async fn dropped_scans_give_their_connection_back(db: &TestDb) {
     use futures::StreamExt;
-    generate_models(&db.catalog, 30_000, 1).await.unwrap();
+    generate_models(&db.catalog, 30_000, 1).await;
     let ctx = session(&db.scoped(tenant(0)));
     for _ in 0..20 {
         let mut stream = ctx

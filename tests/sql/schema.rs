@@ -2,10 +2,10 @@
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 
-use crate::backend_tests;
-use crate::common::TestDb;
-use crate::common::fixture::{populate, tenant_a};
 use crate::{rows, session};
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
+use jammi_testkit::fixture::{populate, tenant_a};
 
 fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -133,7 +133,7 @@ async fn values_round_trip_into_arrow(db: &TestDb) {
                 "base",
                 "NULL",
                 r#"{"dim": 384}"#,
-                crate::common::fixture::TENANT_A,
+                jammi_testkit::fixture::TENANT_A,
                 "true"
             ],
             vec![
@@ -144,7 +144,7 @@ async fn values_round_trip_into_arrow(db: &TestDb) {
                 "base",
                 "NULL",
                 r#"{"dim": 384}"#,
-                crate::common::fixture::TENANT_A,
+                jammi_testkit::fixture::TENANT_A,
                 "true"
             ],
         ]

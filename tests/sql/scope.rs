@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use jammi_catalog::register_catalog;
 
-use crate::backend_tests;
-use crate::common::TestDb;
-use crate::common::fixture::{TENANT_A, TENANT_B, populate, tenant_a, tenant_b};
 use crate::{rows, session};
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
+use jammi_testkit::fixture::{TENANT_A, TENANT_B, populate, tenant_a, tenant_b};
 
 /// The distinct `tenant_id`s a query over the models table returns (`NULL` for global).
 async fn owners(ctx: &SessionContext, sql: &str) -> BTreeSet<String> {

@@ -1,10 +1,10 @@
 //! Every table, every scope: a session sees its own rows and global rows, whatever the
 //! query says.
 
-use crate::backend_tests;
-use crate::common::TestDb;
-use crate::common::fixture::{TENANT_A, TENANT_B, populate, tenant_a, tenant_b};
 use crate::{rows, session};
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
+use jammi_testkit::fixture::{TENANT_A, TENANT_B, populate, tenant_a, tenant_b};
 
 const TABLES: [&str; 4] = ["models", "training_jobs", "eval_runs", "result_tables"];
 

@@ -3,10 +3,10 @@
 use datafusion::prelude::SessionContext;
 use jammi_catalog::{ModelTask, RegisterModel};
 
-use crate::backend_tests;
-use crate::common::TestDb;
-use crate::common::fixture::{populate, tenant_a, tenant_b};
 use crate::{explain, rows, session};
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
+use jammi_testkit::fixture::{populate, tenant_a, tenant_b};
 
 /// Runs `sql` expecting an error, and returns its message.
 async fn error(ctx: &SessionContext, sql: &str) -> String {

@@ -1,9 +1,5 @@
-//! Test fixtures: a fresh database per test, on SQLite always and on Postgres when
-//! `JAMMI_TEST_PG_URL` is set, so one test body runs on both backends.
-#![allow(dead_code)]
-
-pub mod fixture;
-pub mod rng;
+//! A fresh database per test, on SQLite always and on Postgres when `JAMMI_TEST_PG_URL` is
+//! set, so one test body runs on both backends.
 
 use jammi_catalog::{Catalog, TenantId};
 use sqlx::Connection;
@@ -89,7 +85,7 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let db = $crate::common::TestDb::sqlite().await;
+                    let db = $crate::TestDb::sqlite().await;
                     super::$name(&db).await;
                     db.cleanup().await;
                 }
@@ -99,7 +95,7 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let Some(db) = $crate::common::TestDb::postgres().await else { return };
+                    let Some(db) = $crate::TestDb::postgres().await else { return };
                     super::$name(&db).await;
                     db.cleanup().await;
                 }

@@ -1,18 +1,22 @@
-//! `jammi`: SQL over the model catalog and your own data (SPEC §8).
+//! `jammi`: SQL over the model catalog and your own data (SPEC §8), and the catalog's
+//! Flight SQL server with its tokens (SPEC §11).
 //!
-//! One DataFusion session per run, bound to the scope given by `--tenant`, with the
-//! catalog (`jammi.public.*`) and its functions registered, `information_schema` on, and
-//! DataFusion's `CREATE EXTERNAL TABLE` for CSV, Parquet and JSON files.
+//! Without a subcommand: one DataFusion session per run, bound to the scope given by
+//! `--tenant`, with the catalog (`jammi.public.*`) and its functions registered,
+//! `information_schema` on, and DataFusion's `CREATE EXTERNAL TABLE` for CSV, Parquet and
+//! JSON files.
 
 mod output;
 mod repl;
+mod serve;
 mod session;
+mod token;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use jammi_catalog::TenantId;
 
 use output::Format;
@@ -34,6 +38,10 @@ Examples:
   # A shared catalog on PostgreSQL, statements from stdin
   echo 'SELECT count(*) FROM jammi.public.models;' | jammi --db postgres://user@host/catalog
 
+  # Serve the catalog over Flight SQL, with a token for one tenant
+  jammi token create --tenant 6f1c2a0e-3b9d-4c1e-9a7f-0d2b4e6f8a10 --name acme
+  jammi serve --listen 127.0.0.1:50051
+
 Exit status: 0 on success, 1 when a statement fails (the run stops there), 2 for bad arguments.";
 
 /// SQL over the jammi model catalog and your own data.
@@ -42,7 +50,12 @@ Exit status: 0 on success, 1 when a statement fails (the run stops there), 2 for
 /// from an interactive prompt (on a terminal) or from standard input. Results go to
 /// stdout; an error goes to stderr as one line starting with `error:`.
 #[derive(Parser, Debug)]
-#[command(name = "jammi", version, after_help = EXAMPLES)]
+#[command(
+    name = "jammi",
+    version,
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     /// The catalog database: sqlite://PATH, a file path, or postgres://USER@HOST/DB.
     /// A SQLite file is created and migrated on first use.
@@ -51,9 +64,13 @@ struct Cli {
         long,
         value_name = "URL",
         env = "JAMMI_DB",
-        default_value = "sqlite://jammi.db"
+        default_value = "sqlite://jammi.db",
+        global = true
     )]
     db: String,
+
+    #[command(subcommand)]
+    action: Option<Action>,
 
     /// The tenant the session acts for (a UUID, not nil). Without it the session is
     /// unscoped: it reads and writes only global rows.
@@ -76,6 +93,60 @@ struct Cli {
     /// Example: -f examples/quickstart.sql
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: Vec<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Action {
+    /// Serve the catalog over Arrow Flight SQL; each call runs in the scope of its bearer
+    /// token (see `jammi token`). Stops on SIGINT/SIGTERM after calls in flight finish.
+    Serve {
+        /// The address to listen on.
+        /// Example: --listen 0.0.0.0:50051
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
+        listen: std::net::SocketAddr,
+        /// A PEM certificate chain; with --tls-key, the server speaks TLS only.
+        #[arg(long, value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Bytes of memory one query may use for sorts, joins and aggregates.
+        /// Example: --memory-limit 1073741824
+        #[arg(long, value_name = "BYTES")]
+        memory_limit: Option<usize>,
+        /// Seconds a statement may run, streaming its result included.
+        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        query_timeout: u64,
+        /// Statements running at once; more wait up to 10 s, then get RESOURCE_EXHAUSTED.
+        #[arg(long, value_name = "N", default_value_t = 64)]
+        max_concurrent: usize,
+    },
+    /// Create, list or revoke the server's API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenAction {
+    /// Create a token and print it (once; only its digest is stored).
+    Create {
+        /// The tenant the token acts for (a UUID); without it the token is unscoped
+        /// (global rows only: the operator's role).
+        #[arg(long, value_name = "UUID", value_parser = parse_tenant)]
+        tenant: Option<TenantId>,
+        /// A label for the token, unique among live tokens.
+        #[arg(long, value_name = "LABEL")]
+        name: String,
+    },
+    /// List tokens: label, scope, creation, live or revoked.
+    List,
+    /// Revoke the token with this label; calls with it fail from the next one on.
+    Revoke {
+        /// The label given at creation.
+        label: String,
+    },
 }
 
 fn parse_tenant(value: &str) -> Result<TenantId, String> {
@@ -121,6 +192,39 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, inputs: Vec<Input>) -> Result<(), String> {
+    match cli.action {
+        Some(Action::Serve {
+            listen,
+            tls_cert,
+            tls_key,
+            memory_limit,
+            query_timeout,
+            max_concurrent,
+        }) => {
+            return serve::serve(serve::ServeOptions {
+                db: cli.db,
+                listen,
+                tls: tls_cert.zip(tls_key),
+                limits: serve::Limits {
+                    query: serve::QueryLimits {
+                        memory: memory_limit,
+                    },
+                    timeout: std::time::Duration::from_secs(query_timeout),
+                    concurrent: max_concurrent,
+                    queue_wait: std::time::Duration::from_secs(10),
+                },
+            })
+            .await;
+        }
+        Some(Action::Token { action }) => {
+            return match action {
+                TokenAction::Create { tenant, name } => token::create(&cli.db, tenant, &name).await,
+                TokenAction::List => token::list(&cli.db).await,
+                TokenAction::Revoke { label } => token::revoke(&cli.db, &label).await,
+            };
+        }
+        None => {}
+    }
     let session = Session::open(&cli.db, cli.tenant, cli.format).await?;
     if inputs.is_empty() {
         if std::io::stdin().is_terminal() {

@@ -1,15 +1,15 @@
 //! The `jammi` binary as a person runs it (SPEC §8).
 
-#[path = "../common/mod.rs"]
-mod common;
+mod adbc;
 mod insert_memory;
+mod serve;
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::TestDb;
-use common::fixture::{TENANT_A, TENANT_B, populate};
+use jammi_testkit::TestDb;
+use jammi_testkit::fixture::{TENANT_A, TENANT_B, populate};
 
 /// `jammi` with a clean environment (no JAMMI_DB / JAMMI_TENANT from the caller), run in `dir`.
 fn jammi(dir: &Path) -> Command {
@@ -296,7 +296,10 @@ async fn help_documents_every_option_with_an_example() {
 async fn external_tables_join_the_catalog() {
     let db = fixture_db().await;
     let dir = tempfile::tempdir().unwrap();
-    let scores = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/eval_scores.csv");
+    let scores = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/data/eval_scores.csv"
+    );
     let out = run(jammi(dir.path()).args([
         "--db",
         &db.url,
@@ -342,7 +345,7 @@ async fn the_quickstart_prints_each_tenants_leaderboard() {
     let out = Command::new("bash")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/examples/quickstart.sh"
+            "/../examples/quickstart.sh"
         ))
         .env("JAMMI", env!("CARGO_BIN_EXE_jammi"))
         .env("QUICKSTART_DIR", dir.path())

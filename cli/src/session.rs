@@ -19,10 +19,7 @@ impl Session {
         tenant: Option<TenantId>,
         format: Format,
     ) -> Result<Session, String> {
-        let catalog = Catalog::open(db)
-            .await
-            .map_err(|e| format!("cannot open the catalog at {}: {e}", redact(db)))?
-            .with_scope(tenant);
+        let catalog = open_catalog(db).await?.with_scope(tenant);
         let ctx =
             SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
         register_catalog(&ctx, &catalog);
@@ -47,9 +44,16 @@ impl Session {
     }
 }
 
+/// Opens (creating and migrating) the catalog at `db`, unscoped.
+pub async fn open_catalog(db: &str) -> Result<Catalog, String> {
+    Catalog::open(db)
+        .await
+        .map_err(|e| format!("cannot open the catalog at {}: {e}", redact(db)))
+}
+
 /// The message a person can act on: the catalog's own error when there is one, without
 /// DataFusion's wrapping.
-fn describe(error: &DataFusionError) -> String {
+pub fn describe(error: &DataFusionError) -> String {
     let mut current: &(dyn std::error::Error + 'static) = error;
     loop {
         if let Some(catalog) = current.downcast_ref::<CatalogError>() {

@@ -1,0 +1,223 @@
+//! Flight SQL throughput (SPEC §11): queries/s and registers/s with 1, 8 and 32 concurrent
+//! clients of a `jammi serve` process, against the same statements run in-process (one
+//! DataFusion session per task, as an embedding engine would) by as many tasks.
+//!
+//! Both sides send each statement as a client does: Flight SQL's query path
+//! (`GetFlightInfo`, then `DoGet` of the ticket: what ADBC's `cursor.execute` does), and
+//! `ctx.sql(…).collect()` in-process. A SQLite file always; Postgres with
+//! `JAMMI_TEST_PG_URL`. `benches/report.py` turns the figures into docs/benchmarks.md.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use jammi_catalog::{Catalog, register_catalog};
+use jammi_testkit::TestDb;
+use jammi_testkit::fixture::{TENANT_A, populate, tenant_a};
+use tokio::runtime::Runtime;
+use tonic::transport::Channel;
+
+/// Statements each client runs per measured round.
+const PER_CLIENT: usize = 20;
+const CLIENTS: [usize; 3] = [1, 8, 32];
+
+const QUERY: &str = "SELECT model_id, version FROM models WHERE model_id = 'a-embed'";
+
+fn register(client: usize) -> String {
+    format!(
+        "SELECT register_model('bench-{client}', NULL, 'embedding', 'candle', 'text_embedding')"
+    )
+}
+
+/// A `jammi serve` on a free port, killed when dropped.
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    fn start(db: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jammi"))
+            .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start jammi serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line.rsplit("grpc://").next().unwrap().trim().to_owned();
+        Server { child, address }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(db: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_jammi"))
+        .args([
+            "token", "create", "--db", db, "--tenant", TENANT_A, "--name", "bench",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// One Flight SQL round trip of `sql` (query path); returns the rows.
+async fn flight(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> usize {
+    let info = client.execute(sql.to_owned(), None).await.unwrap();
+    let mut rows = 0;
+    for endpoint in info.endpoint {
+        let stream = client.do_get(endpoint.ticket.unwrap()).await.unwrap();
+        let batches: Vec<_> = stream.try_collect().await.unwrap();
+        rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+    }
+    rows
+}
+
+async fn in_process(ctx: &SessionContext, sql: &str) -> usize {
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+/// Runs `PER_CLIENT` statements on each of `clients` at once; the elapsed time.
+async fn flight_round(
+    clients: &[FlightSqlServiceClient<Channel>],
+    register_rounds: bool,
+) -> Duration {
+    let started = Instant::now();
+    let tasks = clients.iter().cloned().enumerate().map(|(i, mut client)| {
+        tokio::spawn(async move {
+            for _ in 0..PER_CLIENT {
+                let sql = if register_rounds {
+                    register(i)
+                } else {
+                    QUERY.to_owned()
+                };
+                assert_eq!(flight(&mut client, &sql).await, 1);
+            }
+        })
+    });
+    for task in futures::future::join_all(tasks).await {
+        task.unwrap();
+    }
+    started.elapsed()
+}
+
+async fn in_process_round(sessions: &[SessionContext], register_rounds: bool) -> Duration {
+    let started = Instant::now();
+    let tasks = sessions.iter().cloned().enumerate().map(|(i, ctx)| {
+        tokio::spawn(async move {
+            for _ in 0..PER_CLIENT {
+                let sql = if register_rounds {
+                    register(i)
+                } else {
+                    QUERY.to_owned()
+                };
+                assert_eq!(in_process(&ctx, &sql).await, 1);
+            }
+        })
+    });
+    for task in futures::future::join_all(tasks).await {
+        task.unwrap();
+    }
+    started.elapsed()
+}
+
+fn flight_sql(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("flight_sql");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    for (backend, db) in databases(&rt) {
+        rt.block_on(populate(&db.catalog));
+        let token = token(&db.url);
+        let server = Server::start(&db.url);
+        let catalog = rt.block_on(Catalog::open(&db.url)).unwrap();
+        for clients in CLIENTS {
+            let flight_clients: Vec<_> = rt.block_on(async {
+                let mut all = Vec::new();
+                for _ in 0..clients {
+                    let channel = Channel::from_shared(format!("http://{}", server.address))
+                        .unwrap()
+                        .connect()
+                        .await
+                        .unwrap();
+                    let mut client = FlightSqlServiceClient::new(channel);
+                    client.set_token(token.clone());
+                    all.push(client);
+                }
+                all
+            });
+            let sessions: Vec<_> = (0..clients)
+                .map(|_| {
+                    let ctx = SessionContext::new();
+                    register_catalog(&ctx, &catalog.with_scope(Some(tenant_a())));
+                    ctx
+                })
+                .collect();
+            group.throughput(Throughput::Elements((clients * PER_CLIENT) as u64));
+            for (what, registers) in [("query", false), ("register", true)] {
+                group.bench_with_input(
+                    BenchmarkId::new(format!("{backend}/{what}/flight"), clients),
+                    &clients,
+                    |b, _| {
+                        b.iter_custom(|rounds| {
+                            rt.block_on(async {
+                                let mut total = Duration::ZERO;
+                                for _ in 0..rounds {
+                                    total += flight_round(&flight_clients, registers).await;
+                                }
+                                total
+                            })
+                        })
+                    },
+                );
+                group.bench_with_input(
+                    BenchmarkId::new(format!("{backend}/{what}/in_process"), clients),
+                    &clients,
+                    |b, _| {
+                        b.iter_custom(|rounds| {
+                            rt.block_on(async {
+                                let mut total = Duration::ZERO;
+                                for _ in 0..rounds {
+                                    total += in_process_round(&sessions, registers).await;
+                                }
+                                total
+                            })
+                        })
+                    },
+                );
+            }
+        }
+        drop(server);
+        rt.block_on(db.cleanup());
+    }
+    group.finish();
+}
+
+/// A SQLite file always; a Postgres schema when `JAMMI_TEST_PG_URL` is set.
+fn databases(rt: &Runtime) -> Vec<(&'static str, TestDb)> {
+    let mut all = vec![("sqlite", rt.block_on(TestDb::sqlite()))];
+    if let Some(pg) = rt.block_on(TestDb::postgres()) {
+        all.push(("postgres", pg));
+    }
+    all
+}
+
+criterion_group!(benches, flight_sql);
+criterion_main!(benches);

@@ -1,0 +1,725 @@
+//! The Flight SQL service: each call authenticates, builds its own session for the token's
+//! scope, and plans, binds and runs its statement (SPEC §11).
+//!
+//! Where statements run: a query (and whatever else comes through the query path, e.g. an
+//! `INSERT` sent by ADBC's `cursor.execute`) runs when its ticket is fetched (`DoGet`),
+//! never while its `FlightInfo` is planned; updates run in `DoPut`. `GetFlightInfo` plans
+//! the statement fully, so its schema is the schema `DoGet` streams.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
+    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, SqlSupportedTransaction,
+    TicketStatementQuery,
+};
+use arrow_flight::{
+    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
+    SchemaAsIpc, Ticket,
+};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use futures::{Stream, StreamExt, TryStreamExt};
+use jammi_catalog::{Catalog, Scope, Tokens};
+use prost::Message;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::auth;
+use super::drain::Drain;
+use super::handle::Handle;
+use super::log::CallLog;
+use super::statement::{self, QueryLimits};
+
+/// The server's limits (SPEC §11).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub query: QueryLimits,
+    /// The longest a statement may run, streaming included.
+    pub timeout: Duration,
+    /// Statements running at once; more wait for a turn, at most `queue_wait`.
+    pub concurrent: usize,
+    pub queue_wait: Duration,
+}
+
+#[derive(Clone)]
+pub struct CatalogService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The unscoped catalog; each call narrows it to its token's scope.
+    catalog: Catalog,
+    tokens: Tokens,
+    limits: Limits,
+    turns: Arc<Semaphore>,
+    drain: Arc<Drain>,
+    sql_info: SqlInfoData,
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+impl CatalogService {
+    pub fn new(
+        catalog: Catalog,
+        tokens: Tokens,
+        limits: Limits,
+        drain: Arc<Drain>,
+    ) -> Result<Self, String> {
+        let mut info = SqlInfoDataBuilder::new();
+        info.append(SqlInfo::FlightSqlServerName, "jammi");
+        info.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+        info.append(SqlInfo::FlightSqlServerArrowVersion, "59");
+        info.append(SqlInfo::FlightSqlServerReadOnly, false);
+        info.append(SqlInfo::FlightSqlServerSql, true);
+        info.append(SqlInfo::FlightSqlServerSubstrait, false);
+        info.append(
+            SqlInfo::FlightSqlServerTransaction,
+            SqlSupportedTransaction::None as i32,
+        );
+        let sql_info = info
+            .build()
+            .map_err(|e| format!("cannot describe the server: {e}"))?;
+        Ok(CatalogService {
+            inner: Arc::new(Inner {
+                turns: Arc::new(Semaphore::new(limits.concurrent.max(1))),
+                catalog,
+                tokens,
+                limits,
+                drain,
+                sql_info,
+            }),
+        })
+    }
+
+    /// Starts a call's log line, unless the server is shutting down.
+    fn begin(&self, call: &'static str, kind: &'static str) -> Result<CallLog, Status> {
+        Ok(CallLog::start(call, kind, self.inner.drain.enter()?))
+    }
+
+    /// Runs a call that answers at once (metadata, closing a handle) for its caller's
+    /// scope, with its log line.
+    async fn answer<T, F, Fut>(
+        &self,
+        call: &'static str,
+        metadata: &tonic::metadata::MetadataMap,
+        f: F,
+    ) -> Result<T, Status>
+    where
+        F: FnOnce(Scope) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Status>>,
+    {
+        let log = self.begin(call, "metadata")?;
+        let result = async {
+            let scope = auth::scope_of_call(&self.inner.tokens, metadata).await?;
+            log.scope(scope);
+            f(scope).await
+        }
+        .await;
+        log.finish(&result, 0);
+        result
+    }
+
+    /// The `FlightInfo` of a metadata command: its fixed schema and a ticket that answers
+    /// it.
+    async fn metadata_info(
+        &self,
+        call: &'static str,
+        request: Request<FlightDescriptor>,
+        schema: &SchemaRef,
+        ticket: Ticket,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let metadata = request.metadata().clone();
+        let descriptor = request.into_inner();
+        self.answer(call, &metadata, |_| async move {
+            flight_info_of(schema, descriptor, ticket).map(Response::new)
+        })
+        .await
+    }
+
+    /// The caller's scope and a fresh session bound to it.
+    async fn session<T>(&self, request: &Request<T>) -> Result<(Scope, SessionContext), Status> {
+        let scope = auth::scope_of_call(&self.inner.tokens, request.metadata()).await?;
+        let ctx = statement::session(&self.inner.catalog, scope, self.inner.limits.query)?;
+        Ok((scope, ctx))
+    }
+
+    /// A turn to run a statement, waiting at most the queue wait.
+    async fn turn(&self) -> Result<OwnedSemaphorePermit, Status> {
+        let wait = Arc::clone(&self.inner.turns).acquire_owned();
+        match tokio::time::timeout(self.inner.limits.queue_wait, wait).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(Status::resource_exhausted(format!(
+                "the server is running {} statements; try again later",
+                self.inner.limits.concurrent
+            ))),
+        }
+    }
+
+    /// `handle`'s statement planned in `ctx`, with its bound parameters (one row at most).
+    async fn planned(
+        &self,
+        ctx: &SessionContext,
+        handle: &Handle,
+    ) -> Result<Arc<dyn ExecutionPlan>, Status> {
+        let plan = statement::plan(ctx, &handle.sql).await?;
+        let mut rows = statement::parameter_rows(&handle.parameters()?)?;
+        if rows.len() > 1 {
+            return Err(Status::invalid_argument(format!(
+                "a query takes one row of parameters, not {}; send several rows as an update \
+                 (executemany)",
+                rows.len()
+            )));
+        }
+        let plan = statement::bind(plan, rows.pop().unwrap_or_default())?;
+        statement::physical(ctx, plan).await
+    }
+
+    /// The `FlightInfo` of `handle`'s statement: its schema, and a ticket that runs it.
+    async fn flight_info<T>(
+        &self,
+        request: &Request<T>,
+        descriptor: FlightDescriptor,
+        handle: Handle,
+        ticket: Ticket,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let log = self.begin("GetFlightInfo", "plan")?;
+        let result = async {
+            let (scope, ctx) = self.session(request).await?;
+            log.scope(scope);
+            let physical = self.planned(&ctx, &handle).await?;
+            flight_info_of(&physical.schema(), descriptor, ticket)
+        }
+        .await;
+        log.finish(&result, 0);
+        result.map(Response::new)
+    }
+
+    /// Runs `handle`'s statement and streams its result.
+    async fn run_query<T>(
+        &self,
+        call: &'static str,
+        request: &Request<T>,
+        handle: Handle,
+    ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
+        let log = self.begin(call, "query")?;
+        let started = async {
+            let (scope, ctx) = self.session(request).await?;
+            log.scope(scope);
+            let turn = self.turn().await?;
+            let physical = self.planned(&ctx, &handle).await?;
+            let schema = physical.schema();
+            let batches = statement::execute(&ctx, physical)?;
+            Ok::<_, Status>((schema, batches, turn))
+        }
+        .await;
+        let (schema, batches, turn) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                log.finish::<()>(&Err(e.clone()), 0);
+                return Err(e);
+            }
+        };
+        let deadline = tokio::time::Instant::now() + self.inner.limits.timeout;
+        let timeout = self.inner.limits.timeout;
+        let batches =
+            batches.map_err(|e| FlightError::Tonic(Box::new(super::error::status_of(&e))));
+        let batches = until_deadline(batches, deadline, timeout);
+        let batches = log.counting(batches, turn);
+        let stream = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(batches)
+            .map_err(Status::from);
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    /// Runs `plans` (one per parameter row, or one) as updates; returns their count.
+    async fn run_update(
+        &self,
+        ctx: &SessionContext,
+        plans: Vec<LogicalPlan>,
+    ) -> Result<i64, Status> {
+        let _turn = self.turn().await?;
+        let plans = match statement::insert_of_all(&plans) {
+            Some(one) if plans.len() > 1 => vec![one],
+            _ => plans,
+        };
+        let work = async {
+            let mut total = 0i64;
+            for plan in plans {
+                let physical = statement::physical(ctx, plan).await?;
+                let schema = physical.schema();
+                let batches: Vec<RecordBatch> = statement::execute(ctx, physical)?
+                    .try_collect()
+                    .await
+                    .map_err(|e| super::error::status_of(&e))?;
+                total = total.saturating_add(statement::update_count(&schema, &batches));
+            }
+            Ok(total)
+        };
+        match tokio::time::timeout(self.inner.limits.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(deadline_exceeded(self.inner.limits.timeout)),
+        }
+    }
+}
+
+/// A `FlightInfo` with one endpoint on this server (no location: the same connection).
+fn flight_info_of(
+    schema: &SchemaRef,
+    descriptor: FlightDescriptor,
+    ticket: Ticket,
+) -> Result<FlightInfo, Status> {
+    FlightInfo::new()
+        .try_with_schema(schema)
+        .map_err(|e| Status::internal(format!("cannot encode the schema: {e}")))
+        .map(|info| {
+            info.with_descriptor(descriptor)
+                .with_endpoint(FlightEndpoint::new().with_ticket(ticket))
+        })
+}
+
+fn deadline_exceeded(timeout: Duration) -> Status {
+    Status::deadline_exceeded(format!(
+        "the statement ran longer than the server's limit of {} s and was stopped",
+        timeout.as_secs_f64()
+    ))
+}
+
+/// `stream`, ended with a deadline error once `deadline` passes.
+fn until_deadline<S>(
+    stream: S,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+) -> impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static
+where
+    S: Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
+{
+    futures::stream::unfold(Some(Box::pin(stream)), move |state| async move {
+        let mut stream = state?;
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(item)) => Some((item, Some(stream))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(FlightError::Tonic(Box::new(deadline_exceeded(timeout)))),
+                None,
+            )),
+        }
+    })
+}
+
+/// One batch through the Flight encoder, with `schema` even when there are no rows.
+fn metadata_stream(
+    schema: SchemaRef,
+    batch: Result<RecordBatch, FlightError>,
+) -> BoxStream<arrow_flight::FlightData> {
+    Box::pin(
+        FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(futures::stream::once(async { batch }))
+            .map_err(Status::from),
+    )
+}
+
+fn ticket_of(message: &impl ProstMessageExt) -> Ticket {
+    Ticket::new(message.as_any().encode_to_vec())
+}
+
+/// Every parameter row a `DoPut` carries (none for a message with only a descriptor).
+async fn parameter_batches(stream: PeekableFlightDataStream) -> Result<Vec<RecordBatch>, Status> {
+    // A DoPut that only names its command (e.g. a plain update) has one message with no
+    // IPC header: there is nothing to decode.
+    let data = stream
+        .try_filter(|message| futures::future::ready(!message.data_header.is_empty()))
+        .map_err(FlightError::from);
+    arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(data)
+        .try_collect()
+        .await
+        .map_err(|e| Status::invalid_argument(format!("cannot read the parameters: {e}")))
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for CatalogService {
+    type FlightService = CatalogService;
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<BoxStream<HandshakeResponse>>, Status> {
+        let log = self.begin("Handshake", "auth")?;
+        let result = async {
+            let token = auth::basic_password(request.metadata())?;
+            let scope = auth::check(&self.inner.tokens, &token).await?;
+            log.scope(scope);
+            Ok::<_, Status>(token)
+        }
+        .await;
+        log.finish(&result, 0);
+        let token = result?;
+        let bearer = MetadataValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| auth::unauthenticated())?;
+        let answer = HandshakeResponse {
+            protocol_version: 0,
+            payload: token.into_bytes().into(),
+        };
+        let mut response: Response<BoxStream<HandshakeResponse>> =
+            Response::new(Box::pin(futures::stream::iter([Ok(answer)])));
+        response.metadata_mut().insert("authorization", bearer);
+        Ok(response)
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let handle = Handle::new(query.query);
+        let ticket = ticket_of(&TicketStatementQuery {
+            statement_handle: handle.encode(),
+        });
+        let descriptor = request.get_ref().clone();
+        self.flight_info(&request, descriptor, handle, ticket).await
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let handle = Handle::decode_from(&ticket.statement_handle)?;
+        self.run_query("DoGet", &request, handle).await
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let handle = Handle::decode_from(&query.prepared_statement_handle)?;
+        let ticket = ticket_of(&query);
+        let descriptor = request.get_ref().clone();
+        self.flight_info(&request, descriptor, handle, ticket).await
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let handle = Handle::decode_from(&query.prepared_statement_handle)?;
+        self.run_query("DoGet", &request, handle).await
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<arrow_flight::Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let log = self.begin("CreatePreparedStatement", "plan")?;
+        let result = async {
+            let (scope, ctx) = self.session(&request).await?;
+            log.scope(scope);
+            let plan = statement::plan(&ctx, &query.query).await?;
+            let parameters = statement::parameter_schema(&plan)?;
+            // Without parameters the statement plans fully, and its schema is the one
+            // GetFlightInfo and DoGet give; with them, the types are the planner's best.
+            let dataset = if parameters.fields().is_empty() {
+                statement::physical(&ctx, plan).await?.schema()
+            } else {
+                Arc::new(plan.schema().as_arrow().clone())
+            };
+            Ok::<_, Status>(ActionCreatePreparedStatementResult {
+                prepared_statement_handle: Handle::new(query.query.clone()).encode(),
+                dataset_schema: ipc_schema(&dataset)?,
+                parameter_schema: ipc_schema(&parameters)?,
+            })
+        }
+        .await;
+        log.finish(&result, 0);
+        result
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        _query: ActionClosePreparedStatementRequest,
+        request: Request<arrow_flight::Action>,
+    ) -> Result<(), Status> {
+        // Handles hold no server state; closing one only needs a valid caller.
+        self.answer("ClosePreparedStatement", request.metadata(), |_| async {
+            Ok(())
+        })
+        .await
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let log = self.begin("DoPut", "bind")?;
+        let result = async {
+            let scope = auth::scope_of_call(&self.inner.tokens, request.metadata()).await?;
+            log.scope(scope);
+            let handle = Handle::decode_from(&query.prepared_statement_handle)?;
+            let batches = parameter_batches(request.into_inner()).await?;
+            Ok::<_, Status>(DoPutPreparedStatementResult {
+                prepared_statement_handle: Some(handle.bound(&batches)?.encode()),
+            })
+        }
+        .await;
+        log.finish(&result, 0);
+        result
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        update: CommandStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let log = self.begin("DoPut", "update")?;
+        let result = async {
+            let (scope, ctx) = self.session(&request).await?;
+            log.scope(scope);
+            let plan = statement::plan(&ctx, &update.query).await?;
+            self.run_update(&ctx, vec![plan]).await
+        }
+        .await;
+        log.finish(&result, result.as_ref().map_or(0, |n| *n as u64));
+        result
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        update: CommandPreparedStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let log = self.begin("DoPut", "update")?;
+        let result = async {
+            let (scope, ctx) = self.session(&request).await?;
+            log.scope(scope);
+            let handle = Handle::decode_from(&update.prepared_statement_handle)?;
+            let mut batches = parameter_batches(request.into_inner()).await?;
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                // Bound earlier by a DoPut of the query (as arrow-flight's client does).
+                batches = handle.parameters()?;
+            }
+            let plan = statement::plan(&ctx, &handle.sql).await?;
+            let rows = statement::parameter_rows(&batches)?;
+            let plans = if rows.is_empty() {
+                vec![plan]
+            } else {
+                rows.into_iter()
+                    .map(|row| statement::bind(plan.clone(), row))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            self.run_update(&ctx, plans).await
+        }
+        .await;
+        log.finish(&result, result.as_ref().map_or(0, |n| *n as u64));
+        result
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        self.metadata_info("GetCatalogs", request, &schema, ticket_of(&query))
+            .await
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.answer("DoGet", request.metadata(), |scope| async move {
+            let ctx = statement::session(&self.inner.catalog, scope, self.inner.limits.query)?;
+            let mut builder = query.into_builder();
+            for name in ctx.catalog_names() {
+                builder.append(name);
+            }
+            Ok(Response::new(metadata_stream(
+                builder.schema(),
+                builder.build(),
+            )))
+        })
+        .await
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        self.metadata_info("GetDbSchemas", request, &schema, ticket_of(&query))
+            .await
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.answer("DoGet", request.metadata(), |scope| async move {
+            let ctx = statement::session(&self.inner.catalog, scope, self.inner.limits.query)?;
+            // Every schema of every catalog: the builder applies the request's filters.
+            let mut builder = query.into_builder();
+            for catalog_name in ctx.catalog_names() {
+                let Some(catalog) = ctx.catalog(&catalog_name) else {
+                    continue;
+                };
+                for schema_name in catalog.schema_names() {
+                    builder.append(&catalog_name, schema_name);
+                }
+            }
+            Ok(Response::new(metadata_stream(
+                builder.schema(),
+                builder.build(),
+            )))
+        })
+        .await
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        self.metadata_info("GetTables", request, &schema, ticket_of(&query))
+            .await
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.answer("DoGet", request.metadata(), |scope| async move {
+            let ctx = statement::session(&self.inner.catalog, scope, self.inner.limits.query)?;
+            // Every table of every schema: the builder applies the request's filters.
+            let mut builder = query.into_builder();
+            for catalog_name in ctx.catalog_names() {
+                let Some(catalog) = ctx.catalog(&catalog_name) else {
+                    continue;
+                };
+                for schema_name in catalog.schema_names() {
+                    let Some(schema) = catalog.schema(&schema_name) else {
+                        continue;
+                    };
+                    for table_name in schema.table_names() {
+                        let table = schema
+                            .table(&table_name)
+                            .await
+                            .map_err(|e| super::error::status_of(&e))?;
+                        let Some(table) = table else { continue };
+                        builder
+                            .append(
+                                &catalog_name,
+                                &schema_name,
+                                &table_name,
+                                table_type_name(table.table_type()),
+                                &table.schema(),
+                            )
+                            .map_err(Status::from)?;
+                    }
+                }
+            }
+            Ok(Response::new(metadata_stream(
+                builder.schema(),
+                builder.build(),
+            )))
+        })
+        .await
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        self.metadata_info("GetTableTypes", request, &schema, ticket_of(&query))
+            .await
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.answer("DoGet", request.metadata(), |_| async move {
+            let mut builder = query.into_builder();
+            for table_type in ["BASE TABLE", "VIEW"] {
+                builder.append(table_type);
+            }
+            Ok(Response::new(metadata_stream(
+                builder.schema(),
+                builder.build(),
+            )))
+        })
+        .await
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(&self.inner.sql_info).schema();
+        self.metadata_info("GetSqlInfo", request, &schema, ticket_of(&query))
+            .await
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.answer("DoGet", request.metadata(), |_| async move {
+            let builder = query.into_builder(&self.inner.sql_info);
+            Ok(Response::new(metadata_stream(
+                builder.schema(),
+                builder.build(),
+            )))
+        })
+        .await
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+fn table_type_name(table_type: datafusion::datasource::TableType) -> &'static str {
+    match table_type {
+        datafusion::datasource::TableType::View => "VIEW",
+        _ => "BASE TABLE",
+    }
+}
+
+/// `schema` as the IPC message Flight SQL carries schemas in.
+fn ipc_schema(schema: &Schema) -> Result<bytes::Bytes, Status> {
+    let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: datafusion::arrow::error::ArrowError| {
+            Status::internal(format!("cannot encode the schema: {e}"))
+        })?;
+    Ok(bytes)
+}

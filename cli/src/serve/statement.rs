@@ -1,0 +1,224 @@
+//! One call's SQL: a fresh session bound to the caller's scope, the statement planned
+//! under the server's rules, its parameters bound, and its result as a stream.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+use datafusion::common::ScalarValue;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::{DmlStatement, LogicalPlan, LogicalPlanBuilder, WriteOp};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use jammi_catalog::{Catalog, Scope, register_catalog};
+use tonic::Status;
+
+use super::error::status_of;
+
+/// Per-query limits (SPEC §11).
+#[derive(Clone, Copy, Debug)]
+pub struct QueryLimits {
+    /// Bytes of memory one query's operators may reserve (DataFusion's memory pool).
+    pub memory: Option<usize>,
+}
+
+/// A session for one call: its own catalog list bound to `scope` (never shared with another
+/// call, so nothing can rebind it), `jammi.public` as the default schema, so that
+/// `SELECT * FROM models` works, and `information_schema`.
+pub fn session(
+    catalog: &Catalog,
+    scope: Scope,
+    limits: QueryLimits,
+) -> Result<SessionContext, Status> {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_create_default_catalog_and_schema(false)
+        .with_default_catalog_and_schema("jammi", "public");
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(bytes) = limits.memory {
+        runtime = runtime.with_memory_limit(bytes, 1.0);
+    }
+    let runtime = runtime
+        .build_arc()
+        .map_err(|e| Status::internal(format!("cannot build the query runtime: {e}")))?;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    register_catalog(&ctx, &catalog.with_scope(scope));
+    Ok(ctx)
+}
+
+/// Plans `sql` without running any of it, refusing what would touch the server's own
+/// machine or session: DDL (`CREATE [EXTERNAL] TABLE`, views, `DROP`), `COPY`, `SET` and
+/// other statements. Queries, `INSERT`, `DELETE`, `EXPLAIN` and the catalog's functions
+/// remain.
+pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<LogicalPlan, Status> {
+    let plan = ctx
+        .state()
+        .create_logical_plan(sql)
+        .await
+        .map_err(|e| status_of(&e))?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_statements(false)
+        .with_allow_dml(true)
+        .verify_plan(&plan)
+        .map_err(|_| refused(&plan))?;
+    let mut copies = false;
+    plan.apply_with_subqueries(|node| {
+        copies |= matches!(node, LogicalPlan::Copy(_));
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    })
+    .map_err(|e| status_of(&e))?;
+    if copies {
+        return Err(refused(&plan));
+    }
+    Ok(plan)
+}
+
+fn refused(plan: &LogicalPlan) -> Status {
+    let what = match plan {
+        LogicalPlan::Ddl(ddl) => ddl.name().to_owned(),
+        LogicalPlan::Statement(s) => s.name().to_owned(),
+        LogicalPlan::Copy(_) => "COPY".to_owned(),
+        other => other.display().to_string(),
+    };
+    Status::permission_denied(format!(
+        "{what} is not allowed on the server: it runs queries, INSERT, DELETE and the catalog's \
+         functions; DDL, COPY, SET and file access are refused"
+    ))
+}
+
+/// The parameter types of `plan` as a schema of fields `$1`, `$2`, … (a type DataFusion
+/// cannot infer is `Null`).
+pub fn parameter_schema(plan: &LogicalPlan) -> Result<Schema, Status> {
+    let types = plan.get_parameter_types().map_err(|e| status_of(&e))?;
+    let mut names: Vec<_> = types.into_iter().collect();
+    names.sort_by_key(|(name, _)| {
+        name.trim_start_matches('$')
+            .parse::<usize>()
+            .unwrap_or(usize::MAX)
+    });
+    Ok(Schema::new(
+        names
+            .into_iter()
+            .map(|(name, ty)| Field::new(name, ty.unwrap_or(DataType::Null), true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// The parameter rows of `batches`, each the values of one row in column order (ADBC
+/// names the columns `0`, `1`, …; only their position counts).
+pub fn parameter_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<ScalarValue>>, Status> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        for row in 0..batch.num_rows() {
+            rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .map(|column| ScalarValue::try_from_array(column, row))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| Status::invalid_argument(format!("parameter row {row}: {e}")))?,
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// `plan` with `values` for `$1`, `$2`, …, each cast to the type the planner inferred for
+/// its placeholder (clients send what their language has: Python's ints are Int64 where
+/// `version` is Int32). A value the cast cannot represent is refused, not truncated.
+pub fn bind(plan: LogicalPlan, values: Vec<ScalarValue>) -> Result<LogicalPlan, Status> {
+    if values.is_empty() {
+        return Ok(plan);
+    }
+    let types = plan.get_parameter_types().map_err(|e| status_of(&e))?;
+    let values = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| match types.get(&format!("${}", i + 1)) {
+            Some(Some(expected)) if value.data_type() != *expected && !value.is_null() => {
+                let cast = value.cast_to(expected).ok().filter(|cast| {
+                    // Exact only: the value must come back unchanged.
+                    cast.cast_to(&value.data_type()).ok().as_ref() == Some(&value)
+                });
+                cast.ok_or_else(|| {
+                    Status::invalid_argument(format!(
+                        "parameter ${}: {value} is not a valid {expected}",
+                        i + 1
+                    ))
+                })
+            }
+            _ => Ok(value),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    plan.with_param_values(values).map_err(|e| status_of(&e))
+}
+
+/// One statement for many parameter rows where that is exact: the `INSERT`s of all rows
+/// as one `INSERT` of their union (one transaction: all rows or none). `None` for anything
+/// else, which runs once per row.
+pub fn insert_of_all(plans: &[LogicalPlan]) -> Option<LogicalPlan> {
+    let mut inserts = plans.iter().map(|plan| match plan {
+        LogicalPlan::Dml(
+            dml @ DmlStatement {
+                op: WriteOp::Insert(_),
+                ..
+            },
+        ) => Some(dml),
+        _ => None,
+    });
+    let first = inserts.next()??;
+    let mut input = LogicalPlanBuilder::from(first.input.as_ref().clone());
+    for dml in inserts {
+        let dml = dml?;
+        if dml.table_name != first.table_name || dml.op != first.op {
+            return None;
+        }
+        input = input.union(dml.input.as_ref().clone()).ok()?;
+    }
+    let input = input.build().ok()?;
+    Some(LogicalPlan::Dml(DmlStatement::new(
+        first.table_name.clone(),
+        Arc::clone(&first.target),
+        first.op.clone(),
+        Arc::new(input),
+    )))
+}
+
+/// The physical plan of `plan`: what the client is told about (its schema) and what runs.
+pub async fn physical(
+    ctx: &SessionContext,
+    plan: LogicalPlan,
+) -> Result<Arc<dyn ExecutionPlan>, Status> {
+    ctx.state()
+        .create_physical_plan(&plan)
+        .await
+        .map_err(|e| status_of(&e))
+}
+
+/// Starts `plan`.
+pub fn execute(
+    ctx: &SessionContext,
+    plan: Arc<dyn ExecutionPlan>,
+) -> Result<SendableRecordBatchStream, Status> {
+    datafusion::physical_plan::execute_stream(plan, ctx.task_ctx()).map_err(|e| status_of(&e))
+}
+
+/// What an update reports: the `count` of a DML statement's result, or the rows of any
+/// other statement (e.g. `SELECT register_model(…)`).
+pub fn update_count(schema: &SchemaRef, batches: &[RecordBatch]) -> i64 {
+    let is_count = schema.fields().len() == 1
+        && schema.field(0).name() == "count"
+        && schema.field(0).data_type() == &DataType::UInt64;
+    let total: u64 = if is_count {
+        batches
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<UInt64Type>().iter().flatten())
+            .sum()
+    } else {
+        batches.iter().map(|b| b.num_rows() as u64).sum()
+    };
+    i64::try_from(total).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,706 @@
+//! `jammi serve` through arrow-flight's own Flight SQL client, on both backends: the
+//! server is the built binary, started on a free port of a test database.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables};
+use arrow_flight::{FlightInfo, decode::FlightRecordBatchStream};
+use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use futures::TryStreamExt;
+use jammi_testkit::fixture::{TENANT_A, TENANT_B, populate};
+use jammi_testkit::{TestDb, backend_tests};
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tonic::Code;
+use tonic::transport::Channel;
+
+/// A `jammi serve` process on a free port of 127.0.0.1, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub address: String,
+}
+
+impl Server {
+    pub async fn start(db: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jammi"))
+            .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(server_log())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start jammi serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("jammi serve prints its address")
+            .unwrap()
+            .expect("a line");
+        let address = line
+            .rsplit("grpc://")
+            .next()
+            .expect("listening on grpc://ADDR")
+            .to_owned();
+        Server { child, address }
+    }
+
+    /// A client of this server presenting `token` (none when `None`).
+    pub async fn client(&self, token: Option<&str>) -> FlightSqlServiceClient<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.address))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to jammi serve");
+        let mut client = FlightSqlServiceClient::new(channel);
+        if let Some(token) = token {
+            client.set_token(token.to_owned());
+        }
+        client
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running") as i32;
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("jammi serve exits after SIGTERM")
+            .unwrap()
+    }
+}
+
+/// The server's log: discarded, or appended to the file `JAMMI_TEST_SERVER_LOG` names.
+fn server_log() -> Stdio {
+    match std::env::var("JAMMI_TEST_SERVER_LOG") {
+        Ok(path) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_or_else(|_| Stdio::null(), Stdio::from),
+        Err(_) => Stdio::null(),
+    }
+}
+
+/// `jammi token create` on `db`; returns the token it prints.
+pub fn create_token(db: &str, tenant: Option<&str>, name: &str) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jammi"));
+    cmd.args(["token", "create", "--db", db, "--name", name]);
+    if let Some(tenant) = tenant {
+        cmd.args(["--tenant", tenant]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Every batch behind `info`'s endpoints.
+pub async fn fetch(
+    client: &mut FlightSqlServiceClient<Channel>,
+    info: FlightInfo,
+) -> Result<Vec<RecordBatch>, arrow_flight::error::FlightError> {
+    let mut batches = Vec::new();
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.expect("a ticket");
+        let stream: FlightRecordBatchStream = client.do_get(ticket).await?;
+        batches.extend(stream.try_collect::<Vec<_>>().await?);
+    }
+    Ok(batches)
+}
+
+/// Runs `sql` through the query path (GetFlightInfo + DoGet) and returns its cells.
+pub async fn query(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> Vec<Vec<String>> {
+    let info = client
+        .execute(sql.to_owned(), None)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    cells(
+        &fetch(client, info)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}")),
+    )
+}
+
+/// The gRPC code a failed query path gives.
+async fn query_code(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> Code {
+    let error = match client.execute(sql.to_owned(), None).await {
+        Ok(info) => match fetch(client, info).await {
+            Ok(rows) => panic!("{sql}: expected an error, got {rows:?}"),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    };
+    code_in(&error)
+}
+
+/// The code of a failed call: the client flattens a status into its error's text, which
+/// carries the code's description.
+fn code_in(error: &str) -> Code {
+    [
+        Code::Unauthenticated,
+        Code::PermissionDenied,
+        Code::InvalidArgument,
+        Code::NotFound,
+        Code::ResourceExhausted,
+    ]
+    .into_iter()
+    .find(|code| error.contains(code.description()))
+    .unwrap_or_else(|| panic!("no gRPC code in {error:?}"))
+}
+
+fn cells(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for batch in batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        out.extend((0..batch.num_rows()).map(|row| {
+            formatters
+                .iter()
+                .map(|f| f.value(row).to_string())
+                .collect()
+        }));
+    }
+    out
+}
+
+fn column(rows: &[Vec<String>]) -> Vec<String> {
+    rows.iter().map(|r| r[0].clone()).collect()
+}
+
+const NAMES: &str = "SELECT DISTINCT model_id FROM jammi.public.models ORDER BY model_id";
+
+async fn each_token_sees_only_its_scope(db: &TestDb) {
+    populate(&db.catalog).await;
+    let a = create_token(&db.url, Some(TENANT_A), "a");
+    let b = create_token(&db.url, Some(TENANT_B), "b");
+    let operator = create_token(&db.url, None, "operator");
+    let server = Server::start(&db.url).await;
+    let global = ["base", "g-embed", "g-ner"];
+    for (token, own) in [(&a, Some("a")), (&b, Some("b")), (&operator, None)] {
+        let mut client = server.client(Some(token)).await;
+        let mut expected: Vec<String> = global.iter().map(|s| s.to_string()).collect();
+        if let Some(prefix) = own {
+            expected.extend([format!("{prefix}-embed"), format!("{prefix}-ner")]);
+        }
+        expected.sort();
+        assert_eq!(column(&query(&mut client, NAMES).await), expected);
+        // Unqualified names resolve in jammi.public.
+        assert_eq!(
+            column(
+                &query(
+                    &mut client,
+                    "SELECT DISTINCT model_id FROM models ORDER BY 1"
+                )
+                .await
+            ),
+            expected
+        );
+    }
+}
+
+/// No token, a wrong one, a revoked one: UNAUTHENTICATED, and nothing runs.
+async fn calls_without_a_valid_token_run_nothing(db: &TestDb) {
+    let good = create_token(&db.url, Some(TENANT_A), "good");
+    let revoked = create_token(&db.url, Some(TENANT_A), "revoked");
+    let server = Server::start(&db.url).await;
+    let register =
+        "SELECT register_model('intruder', NULL, 'embedding', 'candle', 'text_embedding')";
+    let mut wrong = good.clone();
+    wrong.replace_range(wrong.len() - 4.., "0000");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jammi"))
+        .args(["token", "revoke", "--db", &db.url, "revoked"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for token in [
+        None,
+        Some(wrong.as_str()),
+        Some(revoked.as_str()),
+        Some("Bearer"),
+    ] {
+        let mut client = server.client(token).await;
+        assert_eq!(
+            query_code(&mut client, register).await,
+            Code::Unauthenticated,
+            "{token:?}"
+        );
+        let update = client.execute_update(register.to_owned(), None).await;
+        assert_eq!(
+            code_in(&update.unwrap_err().to_string()),
+            Code::Unauthenticated
+        );
+        let catalogs = client.get_catalogs().await;
+        assert_eq!(
+            code_in(&catalogs.unwrap_err().to_string()),
+            Code::Unauthenticated
+        );
+    }
+    let mut client = server.client(Some(&good)).await;
+    assert_eq!(
+        query(
+            &mut client,
+            "SELECT count(*) FROM jammi.public.models WHERE model_id = 'intruder'"
+        )
+        .await,
+        vec![vec!["0".to_owned()]]
+    );
+}
+
+/// A Basic handshake with the token as password hands back the bearer.
+async fn a_basic_handshake_yields_the_bearer(db: &TestDb) {
+    populate(&db.catalog).await;
+    let token = create_token(&db.url, Some(TENANT_A), "notebook");
+    let server = Server::start(&db.url).await;
+    let mut client = server.client(None).await;
+    client.handshake("anyone", &token).await.expect("handshake");
+    assert_eq!(client.token(), Some(&token));
+    assert!(column(&query(&mut client, NAMES).await).contains(&"a-embed".to_owned()));
+    let mut stranger = server.client(None).await;
+    assert!(stranger.handshake("anyone", "jammi_nope").await.is_err());
+}
+
+async fn prepared_statements_bind_parameters(db: &TestDb) {
+    populate(&db.catalog).await;
+    let token = create_token(&db.url, Some(TENANT_A), "a");
+    let server = Server::start(&db.url).await;
+    let mut client = server.client(Some(&token)).await;
+    let mut prepared = client
+        .prepare(
+            "SELECT model_id, version FROM jammi.public.models WHERE model_id = $1 \
+             AND version >= $2 ORDER BY version"
+                .to_owned(),
+            None,
+        )
+        .await
+        .unwrap();
+    let parameters = Arc::new(Schema::new(vec![
+        Field::new("$1", DataType::Utf8, false),
+        Field::new("$2", DataType::Int64, false),
+    ]));
+    for (name, from, expected) in [
+        (
+            "a-embed",
+            1,
+            vec![vec!["a-embed", "1"], vec!["a-embed", "2"]],
+        ),
+        ("a-embed", 2, vec![vec!["a-embed", "2"]]),
+        ("b-embed", 1, vec![]),
+    ] {
+        prepared
+            .set_parameters(
+                RecordBatch::try_new(
+                    Arc::clone(&parameters),
+                    vec![
+                        Arc::new(StringArray::from(vec![name])),
+                        Arc::new(Int64Array::from(vec![from])),
+                    ],
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        let info = prepared.execute().await.unwrap();
+        let expected: Vec<Vec<String>> = expected
+            .into_iter()
+            .map(|r| r.into_iter().map(String::from).collect())
+            .collect();
+        assert_eq!(
+            cells(&fetch(&mut client, info).await.unwrap()),
+            expected,
+            "{name} {from}"
+        );
+    }
+    prepared.close().await.unwrap();
+}
+
+/// INSERT, DELETE and the functions, through DoPut updates (with their counts) and the
+/// query path, including a prepared INSERT of several parameter rows in one statement.
+async fn updates_report_their_counts(db: &TestDb) {
+    populate(&db.catalog).await;
+    let token = create_token(&db.url, Some(TENANT_A), "a");
+    let server = Server::start(&db.url).await;
+    let mut client = server.client(Some(&token)).await;
+    let inserted = client
+        .execute_update(
+            "INSERT INTO jammi.public.models (model_id, version, model_type, backend, task) \
+             VALUES ('u1', 1, 'embedding', 'candle', 'text_embedding'), \
+                    ('u1', 2, 'embedding', 'candle', 'text_embedding')"
+                .to_owned(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(inserted, 2);
+    let deleted = client
+        .execute_update(
+            "DELETE FROM jammi.public.models WHERE model_id = 'u1' AND version = 1".to_owned(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(
+        query(
+            &mut client,
+            "SELECT register_model('u2', NULL, 'embedding', 'candle', 'text_embedding')"
+        )
+        .await,
+        vec![vec!["1".to_owned()]]
+    );
+    // ADBC's cursor.execute sends INSERTs through the query path: it runs once, at DoGet.
+    assert_eq!(
+        query(
+            &mut client,
+            "INSERT INTO jammi.public.models (model_id, version, model_type, backend, task) \
+             VALUES ('u3', 1, 'embedding', 'candle', 'text_embedding')"
+        )
+        .await,
+        vec![vec!["1".to_owned()]]
+    );
+
+    // executemany: one prepared INSERT, three parameter rows, one statement.
+    let mut prepared = client
+        .prepare(
+            "INSERT INTO jammi.public.models (model_id, version, model_type, backend, task) \
+             VALUES ($1, $2, 'embedding', 'candle', 'text_embedding')"
+                .to_owned(),
+            None,
+        )
+        .await
+        .unwrap();
+    let rows = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("0", DataType::Utf8, false),
+            Field::new("1", DataType::Int64, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from(vec!["m1", "m2", "m3"])),
+            Arc::new(Int64Array::from(vec![1, 1, 1])),
+        ],
+    )
+    .unwrap();
+    prepared.set_parameters(rows.clone()).unwrap();
+    assert_eq!(prepared.execute_update().await.unwrap(), 3);
+
+    // A bad row refuses the whole statement: nothing of it is written.
+    let bad = RecordBatch::try_new(
+        rows.schema(),
+        vec![
+            Arc::new(StringArray::from(vec!["n1", "n2"])),
+            Arc::new(Int64Array::from(vec![1, 0])),
+        ],
+    )
+    .unwrap();
+    prepared.set_parameters(bad).unwrap();
+    assert!(prepared.execute_update().await.is_err());
+    assert_eq!(
+        query(
+            &mut client,
+            "SELECT model_id, version FROM jammi.public.models \
+             WHERE model_id LIKE 'u%' OR model_id LIKE 'm_' OR model_id LIKE 'n_' \
+             ORDER BY model_id, version"
+        )
+        .await,
+        [
+            ("m1", "1"),
+            ("m2", "1"),
+            ("m3", "1"),
+            ("u1", "2"),
+            ("u2", "1"),
+            ("u3", "1")
+        ]
+        .iter()
+        .map(|(m, v)| vec![m.to_string(), v.to_string()])
+        .collect::<Vec<_>>()
+    );
+}
+
+/// What would touch the server's machine or session is refused, and changes nothing.
+async fn ddl_copy_and_set_are_refused(db: &TestDb) {
+    let token = create_token(&db.url, Some(TENANT_A), "a");
+    let server = Server::start(&db.url).await;
+    let mut client = server.client(Some(&token)).await;
+    for sql in [
+        "CREATE TABLE t AS SELECT 1 AS x",
+        "CREATE EXTERNAL TABLE etc STORED AS CSV LOCATION '/etc/passwd'",
+        "CREATE VIEW v AS SELECT * FROM jammi.public.models",
+        "DROP TABLE jammi.public.models",
+        "COPY (SELECT 1) TO '/tmp/jammi-serve-copy.csv'",
+        "SET datafusion.execution.batch_size = 1",
+    ] {
+        assert_eq!(
+            query_code(&mut client, sql).await,
+            Code::PermissionDenied,
+            "{sql}"
+        );
+        let update = client.execute_update(sql.to_owned(), None).await;
+        assert_eq!(
+            code_in(&update.unwrap_err().to_string()),
+            Code::PermissionDenied,
+            "{sql}"
+        );
+    }
+    assert!(!std::path::Path::new("/tmp/jammi-serve-copy.csv").exists());
+}
+
+/// GetCatalogs / GetDbSchemas / GetTables with no catalog named (as ADBC asks).
+async fn metadata_lists_the_catalog(db: &TestDb) {
+    let token = create_token(&db.url, Some(TENANT_A), "a");
+    let server = Server::start(&db.url).await;
+    let mut client = server.client(Some(&token)).await;
+    let info = client.get_catalogs().await.unwrap();
+    assert_eq!(
+        column(&cells(&fetch(&mut client, info).await.unwrap())),
+        ["jammi"]
+    );
+    let info = client
+        .get_db_schemas(CommandGetDbSchemas {
+            catalog: None,
+            db_schema_filter_pattern: None,
+        })
+        .await
+        .unwrap();
+    let schemas = cells(&fetch(&mut client, info).await.unwrap());
+    assert!(
+        schemas.contains(&vec!["jammi".into(), "public".into()]),
+        "{schemas:?}"
+    );
+    let info = client
+        .get_tables(CommandGetTables {
+            catalog: None,
+            db_schema_filter_pattern: Some("public".into()),
+            table_name_filter_pattern: None,
+            table_types: vec![],
+            include_schema: true,
+        })
+        .await
+        .unwrap();
+    let tables = fetch(&mut client, info).await.unwrap();
+    let listed: Vec<Vec<String>> = cells(&tables)
+        .into_iter()
+        .map(|row| row[..4].to_vec())
+        .collect();
+    assert_eq!(
+        listed,
+        ["eval_runs", "models", "result_tables", "training_jobs"]
+            .iter()
+            .map(|t| vec![
+                "jammi".into(),
+                "public".into(),
+                t.to_string(),
+                "BASE TABLE".into()
+            ])
+            .collect::<Vec<_>>()
+    );
+}
+
+backend_tests!(
+    each_token_sees_only_its_scope,
+    calls_without_a_valid_token_run_nothing,
+    a_basic_handshake_yields_the_bearer,
+    prepared_statements_bind_parameters,
+    updates_report_their_counts,
+    ddl_copy_and_set_are_refused,
+    metadata_lists_the_catalog
+);
+
+/// SIGTERM while a result streams: the stream completes, then the server exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_finishes_calls_in_flight() {
+    let db = TestDb::sqlite().await;
+    jammi_testkit::generate::generate_models(&db.catalog, 20_000, 1).await;
+    let tenant = jammi_testkit::generate::tenant(0).to_string();
+    let token = create_token(&db.url, Some(&tenant), "t");
+    let server = Server::start(&db.url).await;
+    let mut client = server.client(Some(&token)).await;
+    let info = client
+        .execute("SELECT * FROM jammi.public.models".to_owned(), None)
+        .await
+        .unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let mut stream = client.do_get(ticket).await.unwrap();
+    let first = stream.try_next().await.unwrap().expect("a first batch");
+    let terminated = tokio::spawn(server.terminate());
+    let rest: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+    let rows = first.num_rows() + rest.iter().map(RecordBatch::num_rows).sum::<usize>();
+    assert_eq!(rows, 20_000);
+    assert!(terminated.await.unwrap().success());
+}
+
+/// A client that stops reading a large result: the server stops the query, and its
+/// Postgres connection stops running it (Postgres shows it; SQLite has no such view).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_departed_client_stops_its_query() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    jammi_testkit::generate::generate_models(&db.catalog, 200_000, 1).await;
+    let tenant = jammi_testkit::generate::tenant(0).to_string();
+    let token = create_token(&db.url, Some(&tenant), "t");
+    let server = Server::start(&db.url).await;
+    let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let running = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+             AND query LIKE '%FROM models%' AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+    };
+    let mut client = server.client(Some(&token)).await;
+    let info = client
+        .execute("SELECT * FROM jammi.public.models".to_owned(), None)
+        .await
+        .unwrap();
+    let mut stream = client
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap();
+    stream.try_next().await.unwrap().expect("a first batch");
+    assert_eq!(
+        running().await,
+        1,
+        "the scan is running while the client reads"
+    );
+    drop(stream);
+    drop(client);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while running().await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the scan still runs 10 s after its client left"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    admin.close().await;
+    drop(server);
+    db.cleanup().await;
+}
+
+/// `request` with `token` as its bearer, for calls the Flight SQL client does not offer.
+fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+/// Two servers on one PostgreSQL catalog: a statement prepared and bound on one runs on the
+/// other, and 32 clients spread over both, each running 50 queries and registers, see no
+/// error and leave the registered versions gap-free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_share_one_postgres_catalog() {
+    use arrow_flight::sql::{
+        ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, Any,
+        CommandPreparedStatementQuery, ProstMessageExt,
+    };
+    use arrow_flight::{Action, FlightDescriptor};
+    use prost::Message;
+
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    populate(&db.catalog).await;
+    let token = create_token(&db.url, Some(TENANT_A), "a");
+    let servers = [Server::start(&db.url).await, Server::start(&db.url).await];
+
+    // Prepared on the first server…
+    let mut first = servers[0].client(Some(&token)).await;
+    let create = ActionCreatePreparedStatementRequest {
+        query: "SELECT model_id, version FROM models WHERE model_id = 'a-embed' ORDER BY version"
+            .into(),
+        transaction_id: None,
+    };
+    let mut results = first
+        .do_action(Action::new(
+            "CreatePreparedStatement",
+            create.as_any().encode_to_vec(),
+        ))
+        .await
+        .unwrap();
+    let created = results.message().await.unwrap().expect("one result");
+    let created: ActionCreatePreparedStatementResult = Any::decode(created.body)
+        .unwrap()
+        .unpack()
+        .unwrap()
+        .unwrap();
+    // …run on the second.
+    let mut second = servers[1].client(Some(&token)).await;
+    let command = CommandPreparedStatementQuery {
+        prepared_statement_handle: created.prepared_statement_handle,
+    };
+    let info = second
+        .inner_mut()
+        .get_flight_info(authorized(
+            FlightDescriptor::new_cmd(command.as_any().encode_to_vec()),
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        cells(&fetch(&mut second, info).await.unwrap()),
+        vec![
+            vec!["a-embed".to_owned(), "1".into()],
+            vec!["a-embed".into(), "2".into()]
+        ]
+    );
+
+    const CLIENTS: usize = 32;
+    const CALLS: usize = 50;
+    let started = std::time::Instant::now();
+    let clients = (0..CLIENTS).map(|i| {
+        let (address, token) = (servers[i % 2].address.clone(), token.clone());
+        tokio::spawn(async move {
+            let channel = Channel::from_shared(format!("http://{address}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let mut client = FlightSqlServiceClient::new(channel);
+            client.set_token(token);
+            for call in 0..CALLS {
+                let sql = if call % 2 == 0 {
+                    "SELECT register_model('shared', NULL, 'embedding', 'candle', 'text_embedding')"
+                } else {
+                    "SELECT count(*) FROM models WHERE model_id = 'shared'"
+                };
+                let rows = query(&mut client, sql).await;
+                assert_eq!(rows.len(), 1, "{sql}");
+            }
+        })
+    });
+    for client in futures::future::join_all(clients).await {
+        client.unwrap();
+    }
+    eprintln!(
+        "{CLIENTS} clients x {CALLS} calls over two servers: {:?}",
+        started.elapsed()
+    );
+    let registers = (CLIENTS * CALLS / 2).to_string();
+    assert_eq!(
+        query(
+            &mut first,
+            "SELECT min(version), max(version), count(*) FROM models WHERE model_id = 'shared'"
+        )
+        .await,
+        vec![vec!["1".to_owned(), registers.clone(), registers]]
+    );
+    drop(servers);
+    db.cleanup().await;
+}
