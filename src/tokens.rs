@@ -33,12 +33,21 @@ pub struct TokenInfo {
 }
 
 /// A token just created: the only time its full text exists outside the caller's hands.
-#[derive(Debug)]
+/// Its `Debug` form leaves the token out, so that logging the value cannot leak it.
 pub struct CreatedToken {
     /// Its row.
     pub info: TokenInfo,
     /// The token to hand to the client, `jammi_<id>_<secret>`.
     pub token: String,
+}
+
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("info", &self.info)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Token administration and checking on one catalog database.
@@ -106,16 +115,26 @@ impl Tokens {
             .transaction(None, TxOptions::write(), |tx| {
                 let row = row.clone();
                 async move {
-                    tx.execute_unscoped(DELETE_REVOKED, &row[..1]).await?;
+                    tx.write_tokens(DELETE_REVOKED, &row[..1]).await?;
                     if tx.fetch_optional(LIVE, &row[..1]).await?.is_some() {
                         return Ok(false);
                     }
-                    tx.execute_unscoped(INSERT, &row).await?;
+                    tx.write_tokens(INSERT, &row).await?;
                     Ok(true)
                 }
                 .boxed()
             })
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // A create of the same label that committed between our check and insert.
+                CatalogError::Database(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                    CatalogError::AlreadyExists {
+                        kind: "token",
+                        id: label.to_owned(),
+                    }
+                }
+                other => other,
+            })?;
         if !written {
             return Err(CatalogError::AlreadyExists {
                 kind: "token",
@@ -159,7 +178,7 @@ impl Tokens {
             .store
             .transaction(None, TxOptions::write(), |tx| {
                 let row = row.clone();
-                async move { tx.execute_unscoped(REVOKE, &row).await }.boxed()
+                async move { tx.write_tokens(REVOKE, &row).await }.boxed()
             })
             .await?;
         Ok(revoked > 0)
@@ -180,9 +199,6 @@ impl Tokens {
             .await?;
         let presented = digest(secret);
         let Some(row) = row else {
-            // Compare against something all the same, so an unknown id costs what a known
-            // one does.
-            let _ = presented.as_bytes().ct_eq(digest("").as_bytes());
             return Ok(None);
         };
         let stored = row.text("secret_hash")?;

@@ -110,16 +110,21 @@ enum Action {
         /// The PEM private key of --tls-cert.
         #[arg(long, value_name = "PEM", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
-        /// Bytes of memory one query may use for sorts, joins and aggregates.
-        /// Example: --memory-limit 1073741824
-        #[arg(long, value_name = "BYTES")]
-        memory_limit: Option<usize>,
-        /// Seconds a statement may run, streaming its result included.
-        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        /// Bytes of memory one query may use for sorts, joins and aggregates (never
+        /// spilled to disk); a query needing more fails with RESOURCE_EXHAUSTED.
+        /// Example: --memory-limit 4294967296
+        #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+        memory_limit: usize,
+        /// Seconds a statement may run, streaming its result included (whether or not the
+        /// client reads it).
+        #[arg(long, value_name = "SECS", default_value_t = 300,
+              value_parser = clap::value_parser!(u64).range(1..))]
         query_timeout: u64,
-        /// Statements running at once; more wait up to 10 s, then get RESOURCE_EXHAUSTED.
-        #[arg(long, value_name = "N", default_value_t = 64)]
-        max_concurrent: usize,
+        /// Statements running at once; more wait for a turn (up to the query timeout, at
+        /// most 10 s), then get RESOURCE_EXHAUSTED.
+        #[arg(long, value_name = "N", default_value_t = 64,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        max_concurrent: u32,
     },
     /// Create, list or revoke the server's API tokens.
     Token {
@@ -210,8 +215,9 @@ async fn run(cli: Cli, inputs: Vec<Input>) -> Result<(), String> {
                         memory: memory_limit,
                     },
                     timeout: std::time::Duration::from_secs(query_timeout),
-                    concurrent: max_concurrent,
-                    queue_wait: std::time::Duration::from_secs(10),
+                    concurrent: max_concurrent as usize,
+                    queue_wait: std::time::Duration::from_secs(query_timeout)
+                        .min(serve::MAX_QUEUE_WAIT),
                 },
             })
             .await;

@@ -54,17 +54,22 @@ pub async fn open_catalog(db: &str) -> Result<Catalog, String> {
 /// The message a person can act on: the catalog's own error when there is one, without
 /// DataFusion's wrapping.
 pub fn describe(error: &DataFusionError) -> String {
+    match catalog_error(error) {
+        Some(catalog) => catalog.to_string(),
+        // DataFusion wraps errors in context ("caused by"); the innermost one is the
+        // message a person can act on.
+        None => error.find_root().strip_backtrace(),
+    }
+}
+
+/// The catalog's own error inside `error`, if there is one.
+pub fn catalog_error(error: &DataFusionError) -> Option<&CatalogError> {
     let mut current: &(dyn std::error::Error + 'static) = error;
     loop {
         if let Some(catalog) = current.downcast_ref::<CatalogError>() {
-            return catalog.to_string();
+            return Some(catalog);
         }
-        match current.source() {
-            Some(next) => current = next,
-            // DataFusion wraps errors in context ("caused by"); the innermost one is the
-            // message a person can act on.
-            None => return error.find_root().strip_backtrace(),
-        }
+        current = current.source()?;
     }
 }
 

@@ -208,9 +208,25 @@ impl Tx {
         })
     }
 
-    /// Runs DDL or a write to a table that belongs to no tenant: migrations and the
-    /// operator's API tokens (`tokens`), never a catalog table.
-    pub(crate) async fn execute_unscoped(
+    /// Runs a write to the operator's API tokens (`tokens.rs`), which belong to no tenant.
+    ///
+    /// # Errors
+    /// [`CatalogError::Unsupported`] for a statement on any other table, database errors.
+    pub(crate) async fn write_tokens(&mut self, sql: &'static str, args: &[Value]) -> Result<u64> {
+        let target = sql
+            .split_whitespace()
+            .skip_while(|w| !["INTO", "UPDATE", "FROM"].contains(w))
+            .nth(1);
+        if target != Some("api_tokens") {
+            return Err(CatalogError::Unsupported(format!(
+                "write_tokens only writes api_tokens, not: {sql}"
+            )));
+        }
+        self.execute_unchecked(sql, args).await
+    }
+
+    /// Runs DDL or bookkeeping that belongs to no tenant (migrations only).
+    pub(super) async fn execute_unscoped(
         &mut self,
         sql: &'static str,
         args: &[Value],

@@ -25,7 +25,7 @@ pub fn unauthenticated() -> Status {
 /// The scope of the call's bearer token.
 pub async fn scope_of_call(tokens: &Tokens, metadata: &MetadataMap) -> Result<Scope, Status> {
     let token = header(metadata)
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|value| credentials(value, "Bearer "))
         .ok_or_else(unauthenticated)?;
     check(tokens, token.trim()).await
 }
@@ -33,7 +33,7 @@ pub async fn scope_of_call(tokens: &Tokens, metadata: &MetadataMap) -> Result<Sc
 /// The token a Basic handshake presents as its password (the username is ignored).
 pub fn basic_password(metadata: &MetadataMap) -> Result<String, Status> {
     let encoded = header(metadata)
-        .and_then(|value| value.strip_prefix("Basic "))
+        .and_then(|value| credentials(value, "Basic "))
         .ok_or_else(unauthenticated)?;
     let decoded = BASIC
         .decode(encoded.trim())
@@ -51,6 +51,15 @@ pub async fn check(tokens: &Tokens, token: &str) -> Result<Scope, Status> {
         Ok(None) => Err(unauthenticated()),
         Err(e) => Err(Status::unavailable(format!("cannot check the token: {e}"))),
     }
+}
+
+/// What follows the authentication `scheme` (matched without regard to case, as HTTP
+/// does) in `value`.
+fn credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let prefix = value.get(..scheme.len())?;
+    prefix
+        .eq_ignore_ascii_case(scheme)
+        .then(|| &value[scheme.len()..])
 }
 
 fn header(metadata: &MetadataMap) -> Option<&str> {

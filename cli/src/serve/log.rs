@@ -11,7 +11,6 @@ use arrow_flight::error::FlightError;
 use datafusion::arrow::array::RecordBatch;
 use futures::Stream;
 use jammi_catalog::Scope;
-use tokio::sync::OwnedSemaphorePermit;
 use tonic::Status;
 
 use super::drain::InFlight;
@@ -59,18 +58,16 @@ impl CallLog {
             kind = self.kind,
             scope,
             rows,
-            duration_ms = format!("{duration_ms:.1}"),
+            duration_ms = (duration_ms * 10.0).round() / 10.0,
             outcome,
         );
     }
 
     /// `stream`, counting its rows; the line is written when it ends, fails or is dropped
-    /// by a departed client. `turn` (the statement's place among the running ones) is held
-    /// as long as the stream.
+    /// by a departed client.
     pub fn counting<S>(
         self,
         stream: S,
-        turn: OwnedSemaphorePermit,
     ) -> impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static
     where
         S: Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
@@ -80,7 +77,6 @@ impl CallLog {
             log: self,
             rows: 0,
             outcome: None,
-            _turn: turn,
         }
     }
 }
@@ -91,7 +87,6 @@ struct Counted<S> {
     rows: u64,
     /// `Some` once the stream has ended or failed.
     outcome: Option<&'static str>,
-    _turn: OwnedSemaphorePermit,
 }
 
 impl<S> Stream for Counted<S>

@@ -28,6 +28,10 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 pub use service::Limits;
 pub use statement::QueryLimits;
 
+/// The longest a statement waits for a turn to run (a client should hear soon that the
+/// server is busy); shorter when the query timeout is.
+pub const MAX_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
 /// How long in-flight calls may take to finish after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -65,7 +69,12 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
         .set_serving::<FlightServiceServer<service::CatalogService>>()
         .await;
 
-    let mut server = Server::builder();
+    // Dead peers are found by keepalives (a client whose network vanished would otherwise
+    // hold its streams until the query timeout), and no connection opens unbounded streams.
+    let mut server = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .max_concurrent_streams(256);
     if let Some((cert, key)) = &options.tls {
         let read = |path: &PathBuf| {
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
@@ -100,12 +109,20 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
                     .max_decoding_message_size(MAX_MESSAGE)
                     .max_encoding_message_size(MAX_MESSAGE),
             )
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
-                let _ = stopped.await;
-            }),
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener)
+                    .with_nodelay(Some(true))
+                    .with_keepalive(Some(Duration::from_secs(60))),
+                async {
+                    let _ = stopped.await;
+                },
+            ),
     );
     shutdown_signal().await;
     tracing::info!("shutting down: new calls are refused; waiting for calls in flight");
+    health
+        .set_not_serving::<FlightServiceServer<service::CatalogService>>()
+        .await;
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, drain.drained())
         .await
         .is_ok();

@@ -30,6 +30,7 @@ use arrow_flight::{
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
@@ -190,18 +191,20 @@ impl CatalogService {
         statement::physical(ctx, plan).await
     }
 
-    /// The `FlightInfo` of `handle`'s statement: its schema, and a ticket that runs it.
+    /// The `FlightInfo` of the statement of the handle `encoded`: its schema, and a ticket
+    /// that runs it.
     async fn flight_info<T>(
         &self,
         request: &Request<T>,
         descriptor: FlightDescriptor,
-        handle: Handle,
+        encoded: &[u8],
         ticket: Ticket,
     ) -> Result<Response<FlightInfo>, Status> {
         let log = self.begin("GetFlightInfo", "plan")?;
         let result = async {
             let (scope, ctx) = self.session(request).await?;
             log.scope(scope);
+            let handle = Handle::decode_from(encoded)?;
             let physical = self.planned(&ctx, &handle).await?;
             flight_info_of(&physical.schema(), descriptor, ticket)
         }
@@ -210,17 +213,18 @@ impl CatalogService {
         result.map(Response::new)
     }
 
-    /// Runs `handle`'s statement and streams its result.
+    /// Runs the statement of the handle `encoded` and streams its result.
     async fn run_query<T>(
         &self,
         call: &'static str,
         request: &Request<T>,
-        handle: Handle,
+        encoded: &[u8],
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
         let log = self.begin(call, "query")?;
         let started = async {
             let (scope, ctx) = self.session(request).await?;
             log.scope(scope);
+            let handle = Handle::decode_from(encoded)?;
             let turn = self.turn().await?;
             let physical = self.planned(&ctx, &handle).await?;
             let schema = physical.schema();
@@ -235,30 +239,21 @@ impl CatalogService {
                 return Err(e);
             }
         };
-        let deadline = tokio::time::Instant::now() + self.inner.limits.timeout;
-        let timeout = self.inner.limits.timeout;
-        let batches =
-            batches.map_err(|e| FlightError::Tonic(Box::new(super::error::status_of(&e))));
-        let batches = until_deadline(batches, deadline, timeout);
-        let batches = log.counting(batches, turn);
+        let batches = run_until_deadline(batches, turn, self.inner.limits.timeout);
         let stream = FlightDataEncoderBuilder::new()
             .with_schema(schema)
-            .build(batches)
+            .build(log.counting(batches))
             .map_err(Status::from);
         Ok(Response::new(Box::pin(stream)))
     }
 
-    /// Runs `plans` (one per parameter row, or one) as updates; returns their count.
+    /// Runs `plans` (see [`statement::for_rows`]) in order as updates; returns their count.
     async fn run_update(
         &self,
         ctx: &SessionContext,
         plans: Vec<LogicalPlan>,
     ) -> Result<i64, Status> {
         let _turn = self.turn().await?;
-        let plans = match statement::insert_of_all(&plans) {
-            Some(one) if plans.len() > 1 => vec![one],
-            _ => plans,
-        };
         let work = async {
             let mut total = 0i64;
             for plan in plans {
@@ -301,26 +296,60 @@ fn deadline_exceeded(timeout: Duration) -> Status {
     ))
 }
 
-/// `stream`, ended with a deadline error once `deadline` passes.
-fn until_deadline<S>(
-    stream: S,
-    deadline: tokio::time::Instant,
+/// Runs `batches` in a task of its own that feeds a small channel, and ends it at the
+/// deadline whether or not the client reads: a client that stops reading (gRPC then stops
+/// polling the response) must not keep the statement, its turn and its database
+/// connections past `timeout`. The task holds the statement's `turn`. A statement stopped
+/// at the deadline, or failing, ends the stream with its error once the client has read
+/// what came before; a client that goes away ends the task at its next batch.
+fn run_until_deadline(
+    mut batches: SendableRecordBatchStream,
+    turn: OwnedSemaphorePermit,
     timeout: Duration,
-) -> impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static
-where
-    S: Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
-{
-    futures::stream::unfold(Some(Box::pin(stream)), move |state| async move {
-        let mut stream = state?;
-        match tokio::time::timeout_at(deadline, stream.next()).await {
-            Ok(Some(item)) => Some((item, Some(stream))),
-            Ok(None) => None,
-            Err(_) => Some((
-                Err(FlightError::Tonic(Box::new(deadline_exceeded(timeout)))),
-                None,
-            )),
+) -> impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static {
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    let (outcome, ended) = tokio::sync::oneshot::channel::<Status>();
+    tokio::spawn(async move {
+        let _turn = turn;
+        let produce = async {
+            while let Some(batch) = batches.next().await {
+                match batch {
+                    Ok(batch) => {
+                        if sender.send(batch).await.is_err() {
+                            return None; // The client went away.
+                        }
+                    }
+                    Err(e) => return Some(super::error::status_of(&e)),
+                }
+            }
+            None
+        };
+        let failed = match tokio::time::timeout(timeout, produce).await {
+            Ok(failed) => failed,
+            Err(_) => Some(deadline_exceeded(timeout)),
+        };
+        if let Some(status) = failed {
+            let _ = outcome.send(status);
         }
+        // `batches` (the plan, its scans and their connections) is dropped here.
+    });
+    let batches = tokio_stream_of(receiver).map(Ok);
+    let end = futures::stream::once(async move {
+        // The sender is gone: an error, if the statement ended with one.
+        ended
+            .await
+            .ok()
+            .map(|status| Err(FlightError::Tonic(Box::new(status))))
     })
+    .filter_map(futures::future::ready);
+    batches.chain(end)
+}
+
+/// The batches of `receiver`, as a stream.
+fn tokio_stream_of(
+    mut receiver: tokio::sync::mpsc::Receiver<RecordBatch>,
+) -> impl Stream<Item = RecordBatch> + Send + 'static {
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
 
 /// One batch through the Flight encoder, with `schema` even when there are no rows.
@@ -340,17 +369,31 @@ fn ticket_of(message: &impl ProstMessageExt) -> Ticket {
     Ticket::new(message.as_any().encode_to_vec())
 }
 
-/// Every parameter row a `DoPut` carries (none for a message with only a descriptor).
+/// Every parameter row a `DoPut` carries (none for a message with only a descriptor), at
+/// most [`statement::MAX_PARAMETER_ROWS`].
 async fn parameter_batches(stream: PeekableFlightDataStream) -> Result<Vec<RecordBatch>, Status> {
     // A DoPut that only names its command (e.g. a plain update) has one message with no
     // IPC header: there is nothing to decode.
     let data = stream
         .try_filter(|message| futures::future::ready(!message.data_header.is_empty()))
         .map_err(FlightError::from);
-    arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(data)
-        .try_collect()
+    let mut batches = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(data);
+    let (mut all, mut rows) = (Vec::new(), 0);
+    while let Some(batch) = batches
+        .try_next()
         .await
-        .map_err(|e| Status::invalid_argument(format!("cannot read the parameters: {e}")))
+        .map_err(|e| Status::invalid_argument(format!("cannot read the parameters: {e}")))?
+    {
+        rows += batch.num_rows();
+        if rows > statement::MAX_PARAMETER_ROWS {
+            return Err(Status::invalid_argument(format!(
+                "more than {} parameter rows in one call",
+                statement::MAX_PARAMETER_ROWS
+            )));
+        }
+        all.push(batch);
+    }
+    Ok(all)
 }
 
 #[tonic::async_trait]
@@ -388,12 +431,13 @@ impl FlightSqlService for CatalogService {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let handle = Handle::new(query.query);
+        let handle = Handle::new(query.query).encode();
         let ticket = ticket_of(&TicketStatementQuery {
-            statement_handle: handle.encode(),
+            statement_handle: handle.clone(),
         });
         let descriptor = request.get_ref().clone();
-        self.flight_info(&request, descriptor, handle, ticket).await
+        self.flight_info(&request, descriptor, &handle, ticket)
+            .await
     }
 
     async fn do_get_statement(
@@ -401,8 +445,8 @@ impl FlightSqlService for CatalogService {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let handle = Handle::decode_from(&ticket.statement_handle)?;
-        self.run_query("DoGet", &request, handle).await
+        self.run_query("DoGet", &request, &ticket.statement_handle)
+            .await
     }
 
     async fn get_flight_info_prepared_statement(
@@ -410,10 +454,15 @@ impl FlightSqlService for CatalogService {
         query: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let handle = Handle::decode_from(&query.prepared_statement_handle)?;
         let ticket = ticket_of(&query);
         let descriptor = request.get_ref().clone();
-        self.flight_info(&request, descriptor, handle, ticket).await
+        self.flight_info(
+            &request,
+            descriptor,
+            &query.prepared_statement_handle,
+            ticket,
+        )
+        .await
     }
 
     async fn do_get_prepared_statement(
@@ -421,8 +470,8 @@ impl FlightSqlService for CatalogService {
         query: CommandPreparedStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let handle = Handle::decode_from(&query.prepared_statement_handle)?;
-        self.run_query("DoGet", &request, handle).await
+        self.run_query("DoGet", &request, &query.prepared_statement_handle)
+            .await
     }
 
     async fn do_action_create_prepared_statement(
@@ -520,14 +569,8 @@ impl FlightSqlService for CatalogService {
             }
             let plan = statement::plan(&ctx, &handle.sql).await?;
             let rows = statement::parameter_rows(&batches)?;
-            let plans = if rows.is_empty() {
-                vec![plan]
-            } else {
-                rows.into_iter()
-                    .map(|row| statement::bind(plan.clone(), row))
-                    .collect::<Result<Vec<_>, _>>()?
-            };
-            self.run_update(&ctx, plans).await
+            self.run_update(&ctx, statement::for_rows(plan, rows)?)
+                .await
         }
         .await;
         log.finish(&result, result.as_ref().map_or(0, |n| *n as u64));

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::{DmlStatement, LogicalPlan, LogicalPlanBuilder, WriteOp};
+use datafusion::logical_expr::{DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, WriteOp};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use jammi_catalog::{Catalog, Scope, register_catalog};
@@ -21,12 +23,14 @@ use super::error::status_of;
 #[derive(Clone, Copy, Debug)]
 pub struct QueryLimits {
     /// Bytes of memory one query's operators may reserve (DataFusion's memory pool).
-    pub memory: Option<usize>,
+    pub memory: usize,
 }
 
 /// A session for one call: its own catalog list bound to `scope` (never shared with another
 /// call, so nothing can rebind it), `jammi.public` as the default schema, so that
-/// `SELECT * FROM models` works, and `information_schema`.
+/// `SELECT * FROM models` works, and `information_schema`. Its memory pool is the query's
+/// limit, and it never spills to the server's disk: a query needing more memory fails with
+/// `RESOURCE_EXHAUSTED`.
 pub fn session(
     catalog: &Catalog,
     scope: Scope,
@@ -36,11 +40,11 @@ pub fn session(
         .with_information_schema(true)
         .with_create_default_catalog_and_schema(false)
         .with_default_catalog_and_schema("jammi", "public");
-    let mut runtime = RuntimeEnvBuilder::new();
-    if let Some(bytes) = limits.memory {
-        runtime = runtime.with_memory_limit(bytes, 1.0);
-    }
-    let runtime = runtime
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(limits.memory, 1.0)
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+        )
         .build_arc()
         .map_err(|e| Status::internal(format!("cannot build the query runtime: {e}")))?;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
@@ -67,7 +71,7 @@ pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<LogicalPlan, Status
     let mut copies = false;
     plan.apply_with_subqueries(|node| {
         copies |= matches!(node, LogicalPlan::Copy(_));
-        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        Ok(TreeNodeRecursion::Continue)
     })
     .map_err(|e| status_of(&e))?;
     if copies {
@@ -76,16 +80,26 @@ pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<LogicalPlan, Status
     Ok(plan)
 }
 
+/// The refusal of `plan`, naming the node that is refused (e.g. the DDL under an EXPLAIN).
 fn refused(plan: &LogicalPlan) -> Status {
-    let what = match plan {
-        LogicalPlan::Ddl(ddl) => ddl.name().to_owned(),
-        LogicalPlan::Statement(s) => s.name().to_owned(),
-        LogicalPlan::Copy(_) => "COPY".to_owned(),
-        other => other.display().to_string(),
-    };
+    let mut what = None;
+    let _ = plan.apply_with_subqueries(|node| {
+        what = match node {
+            LogicalPlan::Ddl(ddl) => Some(ddl.name().to_owned()),
+            LogicalPlan::Statement(s) => Some(s.name().to_owned()),
+            LogicalPlan::Copy(_) => Some("COPY".to_owned()),
+            _ => None,
+        };
+        Ok(if what.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
     Status::permission_denied(format!(
-        "{what} is not allowed on the server: it runs queries, INSERT, DELETE and the catalog's \
-         functions; DDL, COPY, SET and file access are refused"
+        "{} is not allowed on the server: it runs queries, INSERT, DELETE and the catalog's \
+         functions; DDL, COPY, SET and file access are refused",
+        what.unwrap_or_else(|| "this statement".to_owned())
     ))
 }
 
@@ -156,35 +170,95 @@ pub fn bind(plan: LogicalPlan, values: Vec<ScalarValue>) -> Result<LogicalPlan, 
     plan.with_param_values(values).map_err(|e| status_of(&e))
 }
 
-/// One statement for many parameter rows where that is exact: the `INSERT`s of all rows
-/// as one `INSERT` of their union (one transaction: all rows or none). `None` for anything
-/// else, which runs once per row.
-pub fn insert_of_all(plans: &[LogicalPlan]) -> Option<LogicalPlan> {
-    let mut inserts = plans.iter().map(|plan| match plan {
-        LogicalPlan::Dml(
-            dml @ DmlStatement {
-                op: WriteOp::Insert(_),
-                ..
-            },
-        ) => Some(dml),
-        _ => None,
-    });
-    let first = inserts.next()??;
-    let mut input = LogicalPlanBuilder::from(first.input.as_ref().clone());
-    for dml in inserts {
-        let dml = dml?;
-        if dml.table_name != first.table_name || dml.op != first.op {
-            return None;
-        }
-        input = input.union(dml.input.as_ref().clone()).ok()?;
+/// The most parameter rows one update binds (`executemany`).
+pub const MAX_PARAMETER_ROWS: usize = 100_000;
+
+/// The statements an update with parameter `rows` runs, in order.
+///
+/// An `INSERT … VALUES (…)` of one row whose placeholders are all in that row becomes one
+/// `INSERT … VALUES` of all the rows, in their order: one statement, one transaction (all
+/// rows or none), the shape the catalog's INSERT rules check. Any other statement runs
+/// once per row, each its own statement.
+pub fn for_rows(
+    plan: LogicalPlan,
+    rows: Vec<Vec<ScalarValue>>,
+) -> Result<Vec<LogicalPlan>, Status> {
+    if rows.len() > MAX_PARAMETER_ROWS {
+        return Err(Status::invalid_argument(format!(
+            "{} parameter rows in one call; the limit is {MAX_PARAMETER_ROWS}",
+            rows.len()
+        )));
     }
-    let input = input.build().ok()?;
-    Some(LogicalPlan::Dml(DmlStatement::new(
-        first.table_name.clone(),
-        Arc::clone(&first.target),
-        first.op.clone(),
-        Arc::new(input),
-    )))
+    if rows.len() <= 1 {
+        return Ok(vec![bind(
+            plan,
+            rows.into_iter().next().unwrap_or_default(),
+        )?]);
+    }
+    if !is_single_row_insert(&plan) {
+        return rows
+            .into_iter()
+            .map(|row| bind(plan.clone(), row))
+            .collect();
+    }
+    let mut values = Vec::with_capacity(rows.len());
+    for row in rows {
+        let bound = bind(plan.clone(), row)?;
+        let mut rows_of_bound = Vec::new();
+        bound
+            .apply(|node| {
+                if let LogicalPlan::Values(v) = node {
+                    rows_of_bound.extend(v.values.iter().cloned());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .map_err(|e| status_of(&e))?;
+        values.extend(rows_of_bound);
+    }
+    let all = LogicalPlanBuilder::values(values)
+        .and_then(|b| b.build())
+        .map_err(|e| status_of(&e))?;
+    let merged = plan
+        .transform_up(|node| match node {
+            LogicalPlan::Values(_) => Ok(Transformed::yes(all.clone())),
+            other => other.recompute_schema().map(Transformed::yes),
+        })
+        .map_err(|e| status_of(&e))?
+        .data;
+    Ok(vec![merged])
+}
+
+/// An `INSERT` whose only `VALUES` has one row and holds every placeholder of the
+/// statement (none in a subquery or elsewhere).
+fn is_single_row_insert(plan: &LogicalPlan) -> bool {
+    if !matches!(
+        plan,
+        LogicalPlan::Dml(DmlStatement {
+            op: WriteOp::Insert(_),
+            ..
+        })
+    ) {
+        return false;
+    }
+    let (mut values, mut one_row, mut placeholders_elsewhere) = (0, false, false);
+    let visited = plan.apply_with_subqueries(|node| {
+        match node {
+            LogicalPlan::Values(v) => {
+                values += 1;
+                one_row = v.values.len() == 1;
+            }
+            other => {
+                for expr in other.expressions() {
+                    expr.apply(|e| {
+                        placeholders_elsewhere |= matches!(e, Expr::Placeholder(_));
+                        Ok(TreeNodeRecursion::Continue)
+                    })?;
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    visited.is_ok() && values == 1 && one_row && !placeholders_elsewhere
 }
 
 /// The physical plan of `plan`: what the client is told about (its schema) and what runs.

@@ -60,11 +60,16 @@ def test_insert_through_execute_is_then_visible(seeded, server):
             "VALUES ('a-new', 1, 'embedding', 'candle', 'text_embedding')"
         )
         assert cur.fetchall() == [(1,)]
+        # Rows without a version: registered in the order sent, in one statement.
         cur.executemany(
-            "INSERT INTO models (model_id, version, model_type, backend, task) "
-            "VALUES ($1, $2, 'embedding', 'candle', 'text_embedding')",
-            [("a-many", 1), ("a-many", 2)],
+            "INSERT INTO models (model_id, model_type, backend, task) "
+            "VALUES ('a-many', $1, 'candle', 'text_embedding')",
+            [("first",), ("second",), ("third",)],
         )
+        cur.execute(
+            "SELECT version, model_type FROM models WHERE model_id = 'a-many' ORDER BY version"
+        )
+        assert cur.fetchall() == [(1, "first"), (2, "second"), (3, "third")]
     assert names(server, token(seeded, "a2", TENANT_A)) == ["a-embed", "a-many", "a-new", "base"]
     assert "a-new" not in names(server, token(seeded, "b", TENANT_B))
 
@@ -87,12 +92,16 @@ def test_get_objects_lists_the_catalog(seeded, server):
         "CREATE TABLE t AS SELECT 1 AS x",
         "CREATE EXTERNAL TABLE etc STORED AS CSV LOCATION '/etc/passwd'",
         "SET datafusion.execution.batch_size = 1",
-        "COPY (SELECT 1) TO '/tmp/jammi-adbc-copy.csv'",
+        "COPY (SELECT 1) TO '{copy}'",
     ],
 )
-def test_what_touches_the_server_is_refused(seeded, server, sql):
+def test_what_touches_the_server_is_refused(seeded, server, sql, tmp_path):
+    copy = tmp_path / "copy.csv"
     with connect(server, token(seeded, "a", TENANT_A)) as conn, conn.cursor() as cur:
         with pytest.raises(adbc_driver_manager.Error) as refused:
-            cur.execute(sql)
+            cur.execute(sql.format(copy=copy))
             cur.fetchall()
+    # The server's PERMISSION_DENIED, as ADBC names it.
+    assert refused.value.status_code == adbc_driver_manager.AdbcStatusCode.UNAUTHORIZED
     assert "not allowed on the server" in str(refused.value)
+    assert not copy.exists()

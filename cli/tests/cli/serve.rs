@@ -27,8 +27,14 @@ pub struct Server {
 
 impl Server {
     pub async fn start(db: &str) -> Server {
+        Server::start_with(db, &[]).await
+    }
+
+    /// A server with extra `jammi serve` options.
+    pub async fn start_with(db: &str, options: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_jammi"))
             .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
+            .args(options)
             .stdout(Stdio::piped())
             .stderr(server_log())
             .kill_on_drop(true)
@@ -152,6 +158,7 @@ fn code_in(error: &str) -> Code {
         Code::InvalidArgument,
         Code::NotFound,
         Code::ResourceExhausted,
+        Code::DeadlineExceeded,
     ]
     .into_iter()
     .find(|code| error.contains(code.description()))
@@ -395,6 +402,40 @@ async fn updates_report_their_counts(db: &TestDb) {
     prepared.set_parameters(rows.clone()).unwrap();
     assert_eq!(prepared.execute_update().await.unwrap(), 3);
 
+    // Rows without a version are registered in the order sent: versions 1, 2, 3.
+    let mut versions = client
+        .prepare(
+            "INSERT INTO jammi.public.models (model_id, model_type, backend, task) \
+             VALUES ('ordered', $1, 'candle', 'text_embedding')"
+                .to_owned(),
+            None,
+        )
+        .await
+        .unwrap();
+    versions
+        .set_parameters(
+            RecordBatch::try_new(
+                Arc::new(Schema::new(vec![Field::new("0", DataType::Utf8, false)])),
+                vec![Arc::new(StringArray::from(vec![
+                    "first", "second", "third",
+                ]))],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(versions.execute_update().await.unwrap(), 3);
+    assert_eq!(
+        query(
+            &mut client,
+            "SELECT version, model_type FROM models WHERE model_id = 'ordered' ORDER BY version"
+        )
+        .await,
+        [("1", "first"), ("2", "second"), ("3", "third")]
+            .iter()
+            .map(|(v, t)| vec![v.to_string(), t.to_string()])
+            .collect::<Vec<_>>()
+    );
+
     // A bad row refuses the whole statement: nothing of it is written.
     let bad = RecordBatch::try_new(
         rows.schema(),
@@ -439,6 +480,8 @@ async fn ddl_copy_and_set_are_refused(db: &TestDb) {
         "CREATE VIEW v AS SELECT * FROM jammi.public.models",
         "DROP TABLE jammi.public.models",
         "COPY (SELECT 1) TO '/tmp/jammi-serve-copy.csv'",
+        "EXPLAIN ANALYZE COPY (SELECT 1) TO '/tmp/jammi-serve-copy.csv'",
+        "EXPLAIN CREATE TABLE t AS SELECT 1 AS x",
         "SET datafusion.execution.batch_size = 1",
     ] {
         assert_eq!(
@@ -550,13 +593,16 @@ async fn a_departed_client_stops_its_query() {
     jammi_testkit::generate::generate_models(&db.catalog, 200_000, 1).await;
     let tenant = jammi_testkit::generate::tenant(0).to_string();
     let token = create_token(&db.url, Some(&tenant), "t");
-    let server = Server::start(&db.url).await;
+    // The server's connections carry a name of their own: other tests share the server.
+    let name = format!("departed-{}", uuid::Uuid::new_v4().simple());
+    let server = Server::start(&format!("{}&application_name={name}", db.url)).await;
     let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
     let running = || async {
         sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
-             AND query LIKE '%FROM models%' AND pid <> pg_backend_pid()",
+             AND application_name = $1",
         )
+        .bind(&name)
         .fetch_one(&admin)
         .await
         .unwrap()
@@ -591,27 +637,11 @@ async fn a_departed_client_stops_its_query() {
     db.cleanup().await;
 }
 
-/// `request` with `token` as its bearer, for calls the Flight SQL client does not offer.
-fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
-
 /// Two servers on one PostgreSQL catalog: a statement prepared and bound on one runs on the
-/// other, and 32 clients spread over both, each running 50 queries and registers, see no
+/// other (handles carry their statement), and 32 clients spread over both, each running 50 queries and registers, see no
 /// error and leave the registered versions gap-free.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_servers_share_one_postgres_catalog() {
-    use arrow_flight::sql::{
-        ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, Any,
-        CommandPreparedStatementQuery, ProstMessageExt,
-    };
-    use arrow_flight::{Action, FlightDescriptor};
-    use prost::Message;
-
     let Some(db) = TestDb::postgres().await else {
         return;
     };
@@ -619,40 +649,27 @@ async fn two_servers_share_one_postgres_catalog() {
     let token = create_token(&db.url, Some(TENANT_A), "a");
     let servers = [Server::start(&db.url).await, Server::start(&db.url).await];
 
-    // Prepared on the first server…
+    // Prepared and bound on the first server…
     let mut first = servers[0].client(Some(&token)).await;
-    let create = ActionCreatePreparedStatementRequest {
-        query: "SELECT model_id, version FROM models WHERE model_id = 'a-embed' ORDER BY version"
-            .into(),
-        transaction_id: None,
-    };
-    let mut results = first
-        .do_action(Action::new(
-            "CreatePreparedStatement",
-            create.as_any().encode_to_vec(),
-        ))
+    let mut prepared = first
+        .prepare(
+            "SELECT model_id, version FROM models WHERE model_id = $1 ORDER BY version".into(),
+            None,
+        )
         .await
         .unwrap();
-    let created = results.message().await.unwrap().expect("one result");
-    let created: ActionCreatePreparedStatementResult = Any::decode(created.body)
-        .unwrap()
-        .unpack()
-        .unwrap()
+    prepared
+        .set_parameters(
+            RecordBatch::try_new(
+                Arc::new(Schema::new(vec![Field::new("0", DataType::Utf8, false)])),
+                vec![Arc::new(StringArray::from(vec!["a-embed"]))],
+            )
+            .unwrap(),
+        )
         .unwrap();
-    // …run on the second.
+    let info = prepared.execute().await.unwrap();
+    // …its ticket (the bound handle) runs on the second.
     let mut second = servers[1].client(Some(&token)).await;
-    let command = CommandPreparedStatementQuery {
-        prepared_statement_handle: created.prepared_statement_handle,
-    };
-    let info = second
-        .inner_mut()
-        .get_flight_info(authorized(
-            FlightDescriptor::new_cmd(command.as_any().encode_to_vec()),
-            &token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
     assert_eq!(
         cells(&fetch(&mut second, info).await.unwrap()),
         vec![
@@ -703,4 +720,147 @@ async fn two_servers_share_one_postgres_catalog() {
     );
     drop(servers);
     db.cleanup().await;
+}
+
+/// The gRPC health service reports the Flight SQL service as serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_serving() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let db = TestDb::sqlite().await;
+    let server = Server::start(&db.url).await;
+    let channel = Channel::from_shared(format!("http://{}", server.address))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    for service in ["", "arrow.flight.protocol.FlightService"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+    }
+}
+
+/// `--query-timeout` and `--memory-limit` stop what exceeds them with their status, also
+/// when the client does not read; the turn of a stopped statement comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limits_stop_statements_that_exceed_them() {
+    let db = TestDb::sqlite().await;
+    let token = create_token(&db.url, None, "operator");
+    let server = Server::start_with(
+        &db.url,
+        &[
+            "--query-timeout",
+            "2",
+            "--max-concurrent",
+            "1",
+            "--memory-limit",
+            "20000000",
+        ],
+    )
+    .await;
+    let mut client = server.client(Some(&token)).await;
+
+    let started = std::time::Instant::now();
+    let endless = "SELECT count(*) FROM generate_series(1, 1000000000000)";
+    assert_eq!(
+        query_code(&mut client, endless).await,
+        Code::DeadlineExceeded
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let hoard = "SELECT array_agg(value) FROM generate_series(1, 50000000)";
+    assert_eq!(
+        query_code(&mut client, hoard).await,
+        Code::ResourceExhausted
+    );
+
+    // A result nobody reads is stopped at the deadline all the same: its turn (the only
+    // one) comes back, and the client reading on gets the deadline after what was sent.
+    let info = client
+        .execute(
+            "SELECT * FROM generate_series(1, 100000000)".to_owned(),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut unread = client
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap();
+    unread.try_next().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut other = server.client(Some(&token)).await;
+    assert_eq!(
+        query(&mut other, "SELECT 1").await,
+        vec![vec!["1".to_owned()]]
+    );
+    let rest: Result<Vec<RecordBatch>, _> = unread.try_collect().await;
+    assert!(
+        rest.unwrap_err()
+            .to_string()
+            .contains(Code::DeadlineExceeded.description())
+    );
+}
+
+/// More statements than `--max-concurrent` wait for a turn, at most 10 s, then get
+/// `RESOURCE_EXHAUSTED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn statements_beyond_the_concurrency_cap_are_refused_after_a_wait() {
+    let db = TestDb::sqlite().await;
+    let token = create_token(&db.url, None, "operator");
+    let server = Server::start_with(&db.url, &["--max-concurrent", "1"]).await;
+    let mut client = server.client(Some(&token)).await;
+    let info = client
+        .execute(
+            "SELECT * FROM generate_series(1, 100000000)".to_owned(),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut held = client
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap();
+    held.try_next().await.unwrap();
+    let mut other = server.client(Some(&token)).await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        query_code(&mut other, "SELECT 1").await,
+        Code::ResourceExhausted
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(held);
+    // The turn comes back once the stream is dropped.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let outcome = match other.execute("SELECT 1".to_owned(), None).await {
+            Ok(info) => fetch(&mut other, info).await.map(|_| ()),
+            Err(e) => Err(e.into()),
+        };
+        match outcome {
+            Ok(()) => break,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("no turn after the stream was dropped: {e}"),
+        }
+    }
 }
