@@ -25,7 +25,8 @@ use tonic::transport::Channel;
 const PER_CLIENT: usize = 20;
 const CLIENTS: [usize; 3] = [1, 8, 32];
 
-const QUERY: &str = "SELECT model_id, version FROM models WHERE model_id = 'a-embed'";
+const QUERY: &str =
+    "SELECT model_id, version FROM jammi.public.models WHERE model_id = 'a-embed' AND version = 2";
 
 fn register(client: usize) -> String {
     format!(

@@ -23,10 +23,10 @@ pub async fn create(db: &str, tenant: Option<TenantId>, label: &str) -> Result<(
 
 pub async fn list(db: &str) -> Result<(), String> {
     let listed = tokens(db).await?.list().await.map_err(|e| e.to_string())?;
-    println!("{:<24} {:<38} {:<28} status", "label", "scope", "created");
+    println!("{:<24} {:<45} {:<22} status", "label", "scope", "created");
     for info in listed {
         println!(
-            "{:<24} {:<38} {:<28} {}",
+            "{:<24} {:<45} {:<22} {}",
             info.label,
             scope_name(info.tenant),
             timestamp(info.created_at),

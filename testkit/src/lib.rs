@@ -12,3 +12,27 @@ pub mod generate;
 pub mod rng;
 
 pub use db::TestDb;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+
+/// Every cell of `batches` as text (`NULL` for nulls), row by row: results compared as
+/// a person reads them.
+pub fn cells(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for batch in batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("a displayable column"))
+            .collect();
+        out.extend((0..batch.num_rows()).map(|row| {
+            formatters
+                .iter()
+                .map(|f| f.value(row).to_string())
+                .collect()
+        }));
+    }
+    out
+}

@@ -9,11 +9,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use jammi_catalog::{Catalog, register_catalog};
+use jammi_testkit::cells;
 use jammi_testkit::generate::{
     generate_eval_runs, generate_models, generate_training_jobs, tenant,
 };
@@ -149,26 +148,6 @@ async fn run_at_once(
         .into_iter()
         .map(|a| a.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
         .collect()
-}
-
-/// Every cell of `batches` as text, row by row.
-fn cells(batches: &[RecordBatch]) -> Vec<Vec<String>> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for batch in batches {
-        let formatters: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        out.extend((0..batch.num_rows()).map(|row| {
-            formatters
-                .iter()
-                .map(|f| f.value(row).to_string())
-                .collect()
-        }));
-    }
-    out
 }
 
 /// Runs join `queries` at once and checks every answer against [`expected`].

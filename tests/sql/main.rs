@@ -13,7 +13,6 @@ mod visibility;
 mod writes;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use jammi_catalog::{Catalog, register_catalog};
 
@@ -36,24 +35,7 @@ pub async fn run(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
 
 /// Runs `sql` and returns every cell as text (`NULL` for nulls), row by row.
 pub async fn rows(ctx: &SessionContext, sql: &str) -> Vec<Vec<String>> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for batch in run(ctx, sql).await {
-        let formatters: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for row in 0..batch.num_rows() {
-            out.push(
-                formatters
-                    .iter()
-                    .map(|f| f.value(row).to_string())
-                    .collect(),
-            );
-        }
-    }
-    out
+    jammi_testkit::cells(&run(ctx, sql).await)
 }
 
 /// The text of `EXPLAIN [ANALYZE] sql`.

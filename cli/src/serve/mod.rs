@@ -84,6 +84,13 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(|e| format!("invalid TLS certificate or key: {e}"))?;
     }
+    if options.tls.is_none() && !options.listen.ip().is_loopback() {
+        tracing::warn!(
+            "serving without TLS on {}: tokens cross the network in the clear; \
+             give --tls-cert and --tls-key",
+            options.listen
+        );
+    }
     let listener = TcpListener::bind(options.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;

@@ -9,10 +9,9 @@ use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables};
 use arrow_flight::{FlightInfo, decode::FlightRecordBatchStream};
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::TryStreamExt;
 use jammi_testkit::fixture::{TENANT_A, TENANT_B, populate};
-use jammi_testkit::{TestDb, backend_tests};
+use jammi_testkit::{TestDb, backend_tests, cells};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -47,7 +46,7 @@ impl Server {
             .unwrap()
             .expect("a line");
         let address = line
-            .rsplit("grpc://")
+            .rsplit("://")
             .next()
             .expect("listening on grpc://ADDR")
             .to_owned();
@@ -163,25 +162,6 @@ fn code_in(error: &str) -> Code {
     .into_iter()
     .find(|code| error.contains(code.description()))
     .unwrap_or_else(|| panic!("no gRPC code in {error:?}"))
-}
-
-fn cells(batches: &[RecordBatch]) -> Vec<Vec<String>> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for batch in batches {
-        let formatters: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        out.extend((0..batch.num_rows()).map(|row| {
-            formatters
-                .iter()
-                .map(|f| f.value(row).to_string())
-                .collect()
-        }));
-    }
-    out
 }
 
 fn column(rows: &[Vec<String>]) -> Vec<String> {
@@ -862,5 +842,78 @@ async fn statements_beyond_the_concurrency_cap_are_refused_after_a_wait() {
             }
             Err(e) => panic!("no turn after the stream was dropped: {e}"),
         }
+    }
+}
+
+/// With `--tls-cert` and `--tls-key` the server speaks TLS only: a client trusting the
+/// certificate queries it, a plaintext client gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_only_tls_clients() {
+    use tonic::transport::{Certificate, ClientTlsConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    match made {
+        Ok(out) if out.status.success() => {}
+        _ => {
+            eprintln!("note: openssl cannot make a test certificate; skipping the TLS test");
+            return;
+        }
+    }
+    let db = TestDb::sqlite().await;
+    let token = create_token(&db.url, None, "operator");
+    let server = Server::start_with(
+        &db.url,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let port = server.address.rsplit(':').next().unwrap().to_owned();
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(&cert).unwrap()))
+        .domain_name("localhost");
+    let channel = Channel::from_shared(format!("https://localhost:{port}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .expect("a TLS client connects");
+    let mut client = FlightSqlServiceClient::new(channel);
+    client.set_token(token.clone());
+    assert_eq!(
+        query(&mut client, "SELECT 1").await,
+        vec![vec!["1".to_owned()]]
+    );
+
+    // A plaintext client fails to connect, or its first call fails.
+    let plaintext = Channel::from_shared(format!("http://{}", server.address))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(channel) = plaintext {
+        let mut client = FlightSqlServiceClient::new(channel);
+        client.set_token(token);
+        assert!(client.execute("SELECT 1".to_owned(), None).await.is_err());
     }
 }
