@@ -34,7 +34,7 @@ fn splitting_keeps_every_statement_of_a_script_built_from_known_ones() {
     let mut rng = Rng(7);
     for _ in 0..500 {
         // Statements whose only semicolons are inside literals, identifiers or comments.
-        let statements: Vec<String> = (0..(1 + rng.next() % 4))
+        let statements: Vec<String> = (0..(1 + rng.next_u64() % 4))
             .map(|i| {
                 let literal = rng.sql_string(8).replace('\'', "''").replace('\0', "");
                 format!("SELECT '{literal};' AS \"c;{i}\" /* ; */")

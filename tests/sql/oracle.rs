@@ -74,7 +74,7 @@ fn predicate(rng: &mut Rng, alias: &str, tenants: &[TenantId]) -> String {
     ];
     let a = rng.pick(&atoms).clone();
     let b = rng.pick(&atoms).clone();
-    match rng.next() % 4 {
+    match rng.next_u64() % 4 {
         0 => a,
         1 => format!("({a}) OR ({b})"),
         2 => format!("NOT ({a}) OR ({b})"),
@@ -88,7 +88,7 @@ fn query(rng: &mut Rng, tenants: &[TenantId]) -> String {
     let t2 = *rng.pick(&TABLES);
     let p1 = predicate(rng, "a", tenants);
     let p2 = predicate(rng, "b", tenants);
-    match rng.next() % 8 {
+    match rng.next_u64() % 8 {
         0 => format!("SELECT a.tenant_id FROM jammi.public.{t1} a WHERE {p1}"),
         1 => format!(
             "SELECT b.tenant_id FROM jammi.public.{t1} a JOIN jammi.public.{t2} b ON (a.tenant_id IS NOT DISTINCT FROM b.tenant_id) OR ({p2})"
@@ -158,7 +158,7 @@ async fn random_writes_stay_in_their_scope(db: &TestDb) {
                 .await;
         let ctx = session(&db.catalog.with_scope(scope));
         let name = rng.pick(&["shared", "own-1", "fresh"]);
-        let statement = match rng.next() % 4 {
+        let statement = match rng.next_u64() % 4 {
             0 => format!("SELECT register_model('{name}', NULL, 'e', 'c', 'ner')"),
             1 => format!(
                 "INSERT INTO jammi.public.models (model_id, model_type, backend, task) VALUES ('{name}', 'e', 'c', 'ner')"
@@ -187,10 +187,10 @@ async fn random_function_arguments_never_panic(db: &TestDb) {
     let ctx = session(&db.catalog.with_scope(Some(TenantId::random())));
     let mut rng = Rng(env_number("JAMMI_ORACLE_SEED", 20261128));
     let arg = |rng: &mut Rng| -> String {
-        match rng.next() % 6 {
+        match rng.next_u64() % 6 {
             0 => "NULL".to_owned(),
-            1 => format!("{}", rng.next() as i64 % 100),
-            2 => format!("{}.5", rng.next() % 10),
+            1 => format!("{}", rng.next_u64() as i64 % 100),
+            2 => format!("{}.5", rng.next_u64() % 10),
             3 => "true".to_owned(),
             4 => format!(
                 "'{}'",
@@ -201,12 +201,12 @@ async fn random_function_arguments_never_panic(db: &TestDb) {
     };
     let (mut ok, mut refused) = (0, 0);
     for _ in 0..150 {
-        let sql = if rng.next().is_multiple_of(3) {
-            let n = 1 + rng.next() % 3;
+        let sql = if rng.next_u64().is_multiple_of(3) {
+            let n = 1 + rng.next_u64() % 3;
             let args: Vec<String> = (0..n).map(|_| arg(&mut rng)).collect();
             format!("SELECT delete_model({}) AS r", args.join(", "))
         } else {
-            let n = 4 + rng.next() % 6;
+            let n = 4 + rng.next_u64() % 6;
             let args: Vec<String> = (0..n).map(|_| arg(&mut rng)).collect();
             format!(
                 "SELECT register_model({}) AS r FROM generate_series(1, 2)",

@@ -582,7 +582,7 @@ impl FlightSqlService for CatalogService {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         self.metadata_info("GetCatalogs", request, &schema, ticket_of(&query))
             .await
     }
@@ -699,7 +699,7 @@ impl FlightSqlService for CatalogService {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         self.metadata_info("GetTableTypes", request, &schema, ticket_of(&query))
             .await
     }

@@ -833,7 +833,7 @@ async fn statements_beyond_the_concurrency_cap_are_refused_after_a_wait() {
     loop {
         let outcome = match other.execute("SELECT 1".to_owned(), None).await {
             Ok(info) => fetch(&mut other, info).await.map(|_| ()),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         };
         match outcome {
             Ok(()) => break,
