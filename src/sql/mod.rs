@@ -19,6 +19,8 @@
 //!   the DELETE forms DataFusion 55 would get wrong, and, through `placement`, every
 //!   call of a catalog function that would not act on exactly the rows the statement
 //!   selects; it also keeps INSERT's integers exact (no truncating cast).
+//! - [`foreign`] — the catalog lent to another library's session over DataFusion's FFI
+//!   (datafusion-python), and the catalog's own session for what cannot cross.
 //! - [`script`] — splitting a SQL script into statements (used by the `jammi` command).
 
 /// The `ExecutionPlan` methods of a leaf node (no children, no physical expressions) with
@@ -59,6 +61,7 @@ mod binding;
 mod columns;
 mod dml;
 mod filter;
+pub mod foreign;
 pub mod functions;
 mod guard;
 mod placement;
@@ -119,6 +122,6 @@ pub fn register_catalog(
     }
     ctx.register_catalog(
         CATALOG_NAME,
-        Arc::new(provider::JammiCatalogProvider::new()),
+        Arc::new(provider::JammiCatalogProvider::new(None)),
     )
 }

@@ -1,5 +1,6 @@
-//! The `jammi` catalog and its `public` schema: a fixed set of four tables. They hold no
-//! scope: each statement reads it from the session that executes it (`sql::binding`).
+//! The `jammi` catalog and its `public` schema: a fixed set of four tables. Registered in a
+//! session they hold no scope: each statement reads it from the session that executes it
+//! (`sql::binding`). Lent to a foreign session they are bound to one catalog handle.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use datafusion::error::Result;
 use super::SCHEMA_NAME;
 use super::table::CatalogTable;
 use super::tables::ALL;
+use crate::catalog::Catalog;
 
 /// The `jammi` catalog.
 #[derive(Debug)]
@@ -18,9 +20,11 @@ pub(crate) struct JammiCatalogProvider {
 }
 
 impl JammiCatalogProvider {
-    pub fn new() -> Self {
+    /// Tables that act for the catalog bound to the executing session (`None`), or always
+    /// for `bound`.
+    pub fn new(bound: Option<Catalog>) -> Self {
         JammiCatalogProvider {
-            schema: Arc::new(JammiSchemaProvider::new()),
+            schema: Arc::new(JammiSchemaProvider::new(bound)),
         }
     }
 }
@@ -42,11 +46,11 @@ pub(crate) struct JammiSchemaProvider {
 }
 
 impl JammiSchemaProvider {
-    fn new() -> Self {
+    fn new(bound: Option<Catalog>) -> Self {
         JammiSchemaProvider {
             tables: ALL
                 .iter()
-                .map(|def| Arc::new(CatalogTable::new(def)))
+                .map(|def| Arc::new(CatalogTable::new(def, bound.clone())))
                 .collect(),
         }
     }

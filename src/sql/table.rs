@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{internal_err, not_impl_err};
+use datafusion::common::{internal_err, not_impl_err, plan_err};
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::error::Result;
 use datafusion::logical_expr::dml::InsertOp;
@@ -17,21 +17,34 @@ use super::dml::{CatalogDeleteExec, CatalogSink, delete_predicates};
 use super::filter::translate;
 use super::scan::CatalogScanExec;
 use super::tables::TableDef;
+use crate::catalog::Catalog;
 
-/// A catalog table. It holds no scope: `scan`, `insert_into` and `delete_from` take the
-/// catalog and scope of the session they are called for (`sql::binding`). Planning does
-/// no I/O: the database is read by the scan node when the plan executes.
+/// A catalog table. Registered by [`register_catalog`](super::register_catalog) it holds
+/// no scope: `scan`, `insert_into` and `delete_from` take the catalog and scope of the
+/// session they are called for (`sql::binding`). Lent to a foreign session (`sql::foreign`),
+/// whose configuration cannot carry that binding, it is bound to one catalog handle.
+/// Planning does no I/O: the database is read by the scan node when the plan executes.
 #[derive(Debug)]
 pub(crate) struct CatalogTable {
     def: &'static TableDef,
     schema: SchemaRef,
+    bound: Option<Catalog>,
 }
 
 impl CatalogTable {
-    pub fn new(def: &'static TableDef) -> Self {
+    pub fn new(def: &'static TableDef, bound: Option<Catalog>) -> Self {
         CatalogTable {
             def,
             schema: def.schema(),
+            bound,
+        }
+    }
+
+    /// The catalog handle a statement in `state` acts for.
+    fn catalog(&self, state: &dyn Session) -> Result<Catalog> {
+        match &self.bound {
+            Some(catalog) => Ok(catalog.clone()),
+            None => bound_catalog(state.config_options()),
         }
     }
 }
@@ -86,7 +99,7 @@ impl TableProvider for CatalogTable {
                 }
             }
         }
-        let catalog = bound_catalog(state.config_options())?;
+        let catalog = self.catalog(state)?;
         Ok(Arc::new(CatalogScanExec::new(
             self.def,
             catalog.store().clone(),
@@ -106,13 +119,26 @@ impl TableProvider for CatalogTable {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if self.bound.is_some() {
+            // Lent to a foreign session (`sql::foreign`): its planner has already cast the
+            // values into the integer columns, where `2.5` becomes `2`, and the guard that
+            // keeps them exact does not run there.
+            return plan_err!(
+                "INSERT INTO jammi.public.{} cannot run in this session: it is not the \
+                 catalog's own, and its planner casts values into the integer columns (2.5 \
+                 would become 2) before the catalog sees them; nothing was written. Run the \
+                 statement in the catalog's session instead (jammi_catalog: \
+                 JammiCatalog.execute(sql, ctx)), which reads the session's tables it names",
+                self.def.name
+            );
+        }
         if insert_op != InsertOp::Append {
             return not_impl_err!(
                 "{insert_op} is not supported on jammi.public.{}; use INSERT INTO",
                 self.def.name
             );
         }
-        let catalog = bound_catalog(state.config_options())?;
+        let catalog = self.catalog(state)?;
         let sink = CatalogSink::new(self.def, catalog, input.as_ref());
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
@@ -126,7 +152,7 @@ impl TableProvider for CatalogTable {
         let predicates = delete_predicates(self.def, &filters)?;
         Ok(Arc::new(CatalogDeleteExec::new(
             self.def,
-            bound_catalog(state.config_options())?,
+            self.catalog(state)?,
             predicates,
         )))
     }
