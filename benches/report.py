@@ -219,6 +219,21 @@ if rss:
               "The INSERT reads, validates and writes its input batch by batch in one transaction,",
               "so peak memory does not grow with the input (the test asserts < 256 MiB).", ""]
 
+# Written by python/benches/ffi.py (run in the Python package's virtualenv), not by cargo bench.
+ffi = read_json(root / "python_ffi" / "result.json")
+if ffi:
+    lines += ["## datafusion-python through the FFI (SPEC §12)", "",
+              "The same statement planned, executed and collected through datafusion-python 55 with",
+              "`JammiCatalog` registered over DataFusion's FFI, and through a Rust `SessionContext`",
+              "with `register_catalog`, in one run on one SQLite file of 100 000 models",
+              "(`python/benches/ffi.py`; medians).", "",
+              "| statement | datafusion-python | Rust | ratio |", "|---|---|---|---|"]
+    for name, r in ffi.items():
+        rr = ratio(r["python_median_s"], r["rust_median_s"])
+        lines.append(f"| {name} | {fmt_time(r['python_median_s'])} | {fmt_time(r['rust_median_s'])} | {fmt_ratio(rr)} |")
+        bars.append((f"datafusion-python {name} within 1.5× of Rust", fmt_ratio(rr), rr <= 1.5))
+    lines.append("")
+
 lines += ["## SPEC §10 bars", "", "| bar | measured | verdict |", "|---|---|---|"]
 for name, measured, ok in bars:
     lines.append(f"| {name} | {measured} | {verdict(ok)} |")
