@@ -11,6 +11,8 @@
 //!   - `INSERT`: the foreign planner casts values into the integer columns before the
 //!     catalog sees them, so `2.5` would arrive as `2`; refused while planning.
 //!   - `DELETE`: `delete_from` does not cross; DataFusion answers "DELETE not supported".
+//!     (A host in this same library gets the provider itself back; the lent tables refuse
+//!     `DELETE` there too.)
 //!   - `register_model` / `delete_model`: async functions do not cross, and a function
 //!     cannot see where a statement calls it, so it could not refuse a placement that acts
 //!     on rows the statement does not select. [`ForeignCatalog::functions`] gives

@@ -149,6 +149,17 @@ impl TableProvider for CatalogTable {
         state: &dyn Session,
         filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if self.bound.is_some() {
+            // Lent to a foreign session: DataFusion's FFI does not carry `delete_from`, but
+            // a host in this same library gets the provider back unwrapped, and its session
+            // has no guard to refuse the DELETE forms DataFusion 55 gets wrong.
+            return plan_err!(
+                "DELETE FROM jammi.public.{} cannot run in this session: it is not the \
+                 catalog's own; nothing was deleted. Run the statement in the catalog's \
+                 session instead (jammi_catalog: JammiCatalog.execute(sql, ctx))",
+                self.def.name
+            );
+        }
         let predicates = delete_predicates(self.def, &filters)?;
         Ok(Arc::new(CatalogDeleteExec::new(
             self.def,

@@ -1,6 +1,7 @@
 //! The catalog as DataFusion tables (SPEC §6), through `ctx.sql` only, on both backends.
 
 mod connections;
+mod foreign;
 mod integers;
 mod join;
 mod oracle;
