@@ -129,10 +129,11 @@ impl ForeignCatalog {
     }
 
     /// Runs one statement in the catalog's own session, where every SQL rule of the
-    /// library holds (SPEC §6–§7), and returns its result's schema and batches. `tables` are the host's
-    /// tables it reads, by the names [`table_references`](Self::table_references)
-    /// returned. DDL and `SET` are refused: the session lives for this one statement.
-    /// Blocks the calling thread, which must run no tokio runtime.
+    /// library holds (SPEC §6–§7), and returns its result's schema and batches. `tables`
+    /// are the host's tables it reads, by the names
+    /// [`table_references`](Self::table_references) returned. DDL and `SET` are refused:
+    /// the session lives for this one statement. Blocks the calling thread, which must
+    /// run no tokio runtime.
     ///
     /// # Errors
     /// Whatever the statement fails with; a refused statement writes nothing.
