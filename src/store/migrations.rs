@@ -16,7 +16,93 @@ use crate::error::{CatalogError, Result};
 struct Migration {
     version: i64,
     name: &'static str,
-    statements: &'static [&'static str],
+    statements: &'static [Ddl],
+}
+
+/// One DDL statement: the same text on both backends, or one text for each where the
+/// dialects differ (an auto-incrementing key).
+enum Ddl {
+    Both(&'static str),
+    Dialect {
+        sqlite: &'static str,
+        postgres: &'static str,
+    },
+}
+
+use Ddl::Both;
+
+/// The statement that gives each existing row of a table its first event (migration 3):
+/// its state as a JSON object of its SQL columns, built by the backend's JSON function.
+macro_rules! backfill {
+    ($object:ident, models) => {
+        concat!(
+            "INSERT INTO events (owner, event_time, kind, entity, row_key, model_id, version, \
+               state) \
+             SELECT owner, updated_at, 'model_registered', 'models', model_id || '::' || version, \
+               model_id, version, ",
+            stringify!($object),
+            "('model_id', model_id, 'version', version, 'model_type', model_type, \
+               'task', task, 'backend', backend, 'status', status, \
+               'base_model_id', base_model_id, 'artifact_path', artifact_path, \
+               'config_json', config_json, 'tenant_id', NULLIF(owner, ''), \
+               'created_at', created_at, 'updated_at', updated_at)",
+            backfill!(@text $object),
+            " FROM models ORDER BY updated_at, model_key"
+        )
+    };
+    ($object:ident, training_jobs) => {
+        concat!(
+            "INSERT INTO events (owner, event_time, kind, entity, row_key, model_id, version, \
+               state) \
+             SELECT owner, updated_at, 'training_job_created', 'training_jobs', job_id, \
+               output_model_id, output_version, ",
+            stringify!($object),
+            "('job_id', job_id, 'base_model_id', base_model_id, \
+               'base_model_version', base_model_version, 'output_model_id', output_model_id, \
+               'output_version', output_version, 'training_source', training_source, \
+               'loss_type', loss_type, 'hyperparams', hyperparams, 'status', status, \
+               'metrics', metrics, 'error', error, 'claimed_by', claimed_by, \
+               'lease_expires_at', lease_expires_at, 'attempts', attempts, \
+               'tenant_id', NULLIF(owner, ''), 'created_at', created_at, \
+               'updated_at', updated_at)",
+            backfill!(@text $object),
+            " FROM training_jobs ORDER BY updated_at, owner, job_id"
+        )
+    };
+    ($object:ident, eval_runs) => {
+        concat!(
+            "INSERT INTO events (owner, event_time, kind, entity, row_key, model_id, version, \
+               state) \
+             SELECT owner, created_at, 'eval_run_created', 'eval_runs', run_id, model_id, \
+               model_version, ",
+            stringify!($object),
+            "('run_id', run_id, 'model_id', model_id, 'model_version', model_version, \
+               'eval_type', eval_type, 'metrics', metrics, 'tenant_id', NULLIF(owner, ''), \
+               'created_at', created_at)",
+            backfill!(@text $object),
+            " FROM eval_runs ORDER BY created_at, owner, run_id"
+        )
+    };
+    ($object:ident, result_tables) => {
+        concat!(
+            "INSERT INTO events (owner, event_time, kind, entity, row_key, model_id, version, \
+               state) \
+             SELECT owner, created_at, 'result_table_created', 'result_tables', table_name, \
+               model_id, NULL, ",
+            stringify!($object),
+            "('table_name', table_name, 'source_id', source_id, 'model_id', model_id, \
+               'task', task, 'parquet_path', parquet_path, 'row_count', row_count, \
+               'status', status, 'tenant_id', NULLIF(owner, ''), 'created_at', created_at)",
+            backfill!(@text $object),
+            " FROM result_tables ORDER BY created_at, owner, table_name"
+        )
+    };
+    (@text json_object) => {
+        ""
+    };
+    (@text json_build_object) => {
+        "::text"
+    };
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -24,7 +110,8 @@ const MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "catalog tables",
         statements: &[
-            "CREATE TABLE models (
+            Both(
+                "CREATE TABLE models (
             model_key     TEXT PRIMARY KEY,
             owner         TEXT NOT NULL,
             model_id      TEXT NOT NULL,
@@ -40,9 +127,11 @@ const MIGRATIONS: &[Migration] = &[
             updated_at    BIGINT NOT NULL,
             UNIQUE (model_id, owner, version)
         )",
+            ),
             // Visible-row listings: owner IN ($tenant, '') ordered by creation.
-            "CREATE INDEX models_by_owner ON models (owner, created_at)",
-            "CREATE TABLE training_jobs (
+            Both("CREATE INDEX models_by_owner ON models (owner, created_at)"),
+            Both(
+                "CREATE TABLE training_jobs (
             owner              TEXT NOT NULL,
             job_id             TEXT NOT NULL,
             base_model_key     TEXT NOT NULL REFERENCES models (model_key),
@@ -63,13 +152,19 @@ const MIGRATIONS: &[Migration] = &[
             updated_at         BIGINT NOT NULL,
             PRIMARY KEY (owner, job_id)
         )",
+            ),
             // Claims: the oldest queued job of an owner; reclaims: its running jobs.
-            "CREATE INDEX training_jobs_by_status ON training_jobs (owner, status, created_at)",
-            "CREATE INDEX training_jobs_by_owner ON training_jobs (owner, created_at)",
+            Both(
+                "CREATE INDEX training_jobs_by_status ON training_jobs (owner, status, created_at)",
+            ),
+            Both("CREATE INDEX training_jobs_by_owner ON training_jobs (owner, created_at)"),
             // The reference scans of delete_model.
-            "CREATE INDEX training_jobs_by_base_model ON training_jobs (base_model_key)",
-            "CREATE INDEX training_jobs_by_output_model ON training_jobs (output_model_id, owner)",
-            "CREATE TABLE eval_runs (
+            Both("CREATE INDEX training_jobs_by_base_model ON training_jobs (base_model_key)"),
+            Both(
+                "CREATE INDEX training_jobs_by_output_model ON training_jobs (output_model_id, owner)",
+            ),
+            Both(
+                "CREATE TABLE eval_runs (
             owner         TEXT NOT NULL,
             run_id        TEXT NOT NULL,
             model_key     TEXT REFERENCES models (model_key),
@@ -80,9 +175,11 @@ const MIGRATIONS: &[Migration] = &[
             created_at    BIGINT NOT NULL,
             PRIMARY KEY (owner, run_id)
         )",
-            "CREATE INDEX eval_runs_by_owner ON eval_runs (owner, created_at)",
-            "CREATE INDEX eval_runs_by_model ON eval_runs (model_key)",
-            "CREATE TABLE result_tables (
+            ),
+            Both("CREATE INDEX eval_runs_by_owner ON eval_runs (owner, created_at)"),
+            Both("CREATE INDEX eval_runs_by_model ON eval_runs (model_key)"),
+            Both(
+                "CREATE TABLE result_tables (
             owner        TEXT NOT NULL,
             table_name   TEXT NOT NULL,
             source_id    TEXT NOT NULL,
@@ -94,8 +191,9 @@ const MIGRATIONS: &[Migration] = &[
             created_at   BIGINT NOT NULL,
             PRIMARY KEY (owner, table_name)
         )",
-            "CREATE INDEX result_tables_by_owner ON result_tables (owner, created_at)",
-            "CREATE INDEX result_tables_by_model ON result_tables (model_id, owner)",
+            ),
+            Both("CREATE INDEX result_tables_by_owner ON result_tables (owner, created_at)"),
+            Both("CREATE INDEX result_tables_by_model ON result_tables (model_id, owner)"),
         ],
     },
     Migration {
@@ -104,7 +202,8 @@ const MIGRATIONS: &[Migration] = &[
         statements: &[
             // The server's tokens (tokens.rs): the secret's SHA-256 only. Not a catalog table:
             // no SQL view shows it. `owner` is the token's scope ('' for unscoped).
-            "CREATE TABLE api_tokens (
+            Both(
+                "CREATE TABLE api_tokens (
             label       TEXT PRIMARY KEY,
             token_id    TEXT NOT NULL UNIQUE,
             secret_hash TEXT NOT NULL,
@@ -112,6 +211,92 @@ const MIGRATIONS: &[Migration] = &[
             created_at  BIGINT NOT NULL,
             revoked_at  BIGINT
         )",
+            ),
+        ],
+    },
+    Migration {
+        version: 3,
+        name: "aliases, tags and the event log",
+        statements: &[
+            // A named pointer from a model name to one version (SPEC §13), owned by a scope.
+            // `model_key` is the row it resolved to (the owner's own or a global one): the
+            // fifth edge delete_model checks.
+            Both(
+                "CREATE TABLE model_aliases (
+            owner      TEXT NOT NULL,
+            model_id   TEXT NOT NULL,
+            alias      TEXT NOT NULL,
+            version    BIGINT NOT NULL,
+            model_key  TEXT NOT NULL REFERENCES models (model_key),
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (owner, model_id, alias)
+        )",
+            ),
+            Both("CREATE INDEX model_aliases_by_model ON model_aliases (model_key)"),
+            Both("CREATE INDEX model_aliases_by_owner ON model_aliases (owner, created_at)"),
+            // Key/value strings on a version, owned by the version's owner.
+            Both(
+                "CREATE TABLE model_tags (
+            owner      TEXT NOT NULL,
+            model_key  TEXT NOT NULL REFERENCES models (model_key),
+            model_id   TEXT NOT NULL,
+            version    BIGINT NOT NULL,
+            key        TEXT NOT NULL,
+            value      TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (model_key, key)
+        )",
+            ),
+            Both("CREATE INDEX model_tags_by_owner ON model_tags (owner, created_at)"),
+            // Append-only: one row per change, written in the change's transaction.
+            // `row_key` names the changed row within its table and owner; `state` is the
+            // row's full new state as JSON (NULL once it is removed).
+            Ddl::Dialect {
+                sqlite: "CREATE TABLE events (
+            event_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+            owner      TEXT NOT NULL,
+            event_time BIGINT NOT NULL,
+            kind       TEXT NOT NULL,
+            entity     TEXT NOT NULL,
+            row_key    TEXT NOT NULL,
+            model_id   TEXT,
+            version    BIGINT,
+            state      TEXT
+        )",
+                postgres: "CREATE TABLE events (
+            event_id   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            owner      TEXT NOT NULL,
+            event_time BIGINT NOT NULL,
+            kind       TEXT NOT NULL,
+            entity     TEXT NOT NULL,
+            row_key    TEXT NOT NULL,
+            model_id   TEXT,
+            version    BIGINT,
+            state      TEXT
+        )",
+            },
+            Both("CREATE INDEX events_by_owner ON events (owner, event_id)"),
+            Both("CREATE INDEX events_by_model ON events (model_id, owner, event_id)"),
+            // Rows written before the log began get one event each, with their current
+            // state, so that the log replays to the live tables from the start.
+            Ddl::Dialect {
+                sqlite: backfill!(json_object, models),
+                postgres: backfill!(json_build_object, models),
+            },
+            Ddl::Dialect {
+                sqlite: backfill!(json_object, training_jobs),
+                postgres: backfill!(json_build_object, training_jobs),
+            },
+            Ddl::Dialect {
+                sqlite: backfill!(json_object, eval_runs),
+                postgres: backfill!(json_build_object, eval_runs),
+            },
+            Ddl::Dialect {
+                sqlite: backfill!(json_object, result_tables),
+                postgres: backfill!(json_build_object, result_tables),
+            },
         ],
     },
 ];
@@ -199,7 +384,11 @@ async fn apply(store: &Store, migration: &'static Migration) -> Result<()> {
                     return Ok(());
                 }
                 for statement in migration.statements {
-                    tx.execute_unscoped(statement, &[]).await?;
+                    let text = match statement {
+                        Ddl::Both(text) => text,
+                        Ddl::Dialect { sqlite, postgres } => tx.dialect(sqlite, postgres),
+                    };
+                    tx.execute_unscoped(text, &[]).await?;
                 }
                 tx.execute_unscoped(
                     "INSERT INTO jammi_migrations (version, name, applied_at) VALUES ($1, $2, $3)",

@@ -115,24 +115,44 @@ impl Tx {
         args: &[Value],
     ) -> Result<Vec<DbRow>> {
         self.assert_writable()?;
+        self.fetch_owned(stmt.sql(), Layout::Numbered, args).await
+    }
+
+    /// [`Tx::write_built`] for a statement with `RETURNING` that includes the `owner`
+    /// column, checked as [`Tx::write_returning`] checks it.
+    pub(crate) async fn write_built_returning(
+        &mut self,
+        sql: String,
+        owner: OwnerParam,
+        args: &[Value],
+    ) -> Result<Vec<DbRow>> {
+        self.assert_writable()?;
+        let layout = self.built_layout(&sql, owner, args)?;
+        // Audited: `check` accepted the text, whose values all travel as binds.
+        self.fetch_owned(sqlx::AssertSqlSafe(sql), layout, args)
+            .await
+    }
+
+    async fn fetch_owned(
+        &mut self,
+        sql: impl SqlSafeStr,
+        layout: Layout,
+        args: &[Value],
+    ) -> Result<Vec<DbRow>> {
         let Tx { conn, owner, .. } = self;
         let rows: Vec<DbRow> = match conn {
-            TxConn::Sqlite(tx) => {
-                bind_owned(sqlx::query(stmt.sql()), owner, Layout::Numbered, args)
-                    .fetch_all(&mut **tx)
-                    .await?
-                    .into_iter()
-                    .map(DbRow::Sqlite)
-                    .collect()
-            }
-            TxConn::Postgres(tx) => {
-                bind_owned(sqlx::query(stmt.sql()), owner, Layout::Numbered, args)
-                    .fetch_all(&mut **tx)
-                    .await?
-                    .into_iter()
-                    .map(DbRow::Postgres)
-                    .collect()
-            }
+            TxConn::Sqlite(tx) => bind_owned(sqlx::query(sql), owner, layout, args)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(DbRow::Sqlite)
+                .collect(),
+            TxConn::Postgres(tx) => bind_owned(sqlx::query(sql), owner, layout, args)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(DbRow::Postgres)
+                .collect(),
         };
         for row in &rows {
             if row.text("owner")? != self.owner {
@@ -153,11 +173,20 @@ impl Tx {
         args: &[Value],
     ) -> Result<u64> {
         self.assert_writable()?;
+        let layout = self.built_layout(&sql, owner, args)?;
+        // Audited: `check` accepted the text, whose values all travel as binds.
+        self.execute_owned(sqlx::AssertSqlSafe(sql), layout, args)
+            .await
+    }
+
+    /// Checks a statement built at run time (see [`Tx::write_built`]) and where its owner
+    /// goes among the binds.
+    fn built_layout(&self, sql: &str, owner: OwnerParam, args: &[Value]) -> Result<Layout> {
         let mismatch = CatalogError::TenantMismatch { scope: self.scope };
-        let Ok(shape) = owned::check(&sql, owner) else {
+        let Ok(shape) = owned::check(sql, owner) else {
             return Err(mismatch);
         };
-        let layout = match owner {
+        Ok(match owner {
             OwnerParam::Numbered => Layout::Numbered,
             OwnerParam::RowHead => {
                 // The caller's values fill every row but its owner, row after row.
@@ -170,10 +199,7 @@ impl Tx {
                     per_row,
                 }
             }
-        };
-        // Audited: `check` accepted the text, whose values all travel as binds.
-        self.execute_owned(sqlx::AssertSqlSafe(sql), layout, args)
-            .await
+        })
     }
 
     async fn execute_owned(
