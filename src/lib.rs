@@ -38,9 +38,12 @@
 //!   scope. SQLite's write lock serializes allocators; on Postgres an allocator that loses
 //!   the race to a concurrent one inserts nothing (`ON CONFLICT DO NOTHING`) and allocates
 //!   again in the same read-committed transaction, so no caller ever sees the collision.
-//! - **Deletes.** `delete_model` scans the four referencing edges and deletes in one
+//! - **Deletes.** `delete_model` scans the five referencing edges and deletes in one
 //!   serializable transaction; writers that add a reference run serializable and read the
 //!   model they reference, so Postgres' SSI aborts one side of any race.
+//!
+//! - **History.** Every change appends one event (the row's new state as JSON) in the
+//!   change's own transaction; `models_as_of` / `model_aliases_as_of` replay the log.
 //!
 //! # Layout
 //!
@@ -49,7 +52,8 @@
 //! - [`task`] — model tasks.
 //! - [`validate`] — input validation.
 //! - [`store`] — the backend abstraction: pools, closure transactions, retries, migrations.
-//! - [`catalog`] — the operations: models, training jobs, eval runs, result tables.
+//! - [`catalog`] — the operations: models, aliases, tags, training jobs, eval runs, result
+//!   tables, and the event log.
 //! - [`sql`] — the DataFusion catalog: providers, pushdown, scans.
 
 #![deny(missing_docs)]
@@ -66,8 +70,9 @@ pub mod tokens;
 pub mod validate;
 
 pub use catalog::{
-    Catalog, EvalRun, JobStatus, ModelRecord, ModelStatus, NewEvalRun, NewResultTable,
-    NewTrainingJob, RegisterModel, ResultTable, ResultTableStatus, TrainingJob,
+    Catalog, EvalRun, Event, EventKind, JobStatus, ModelAlias, ModelRecord, ModelStatus, ModelTag,
+    NewEvalRun, NewResultTable, NewTrainingJob, RegisterModel, ResultTable, ResultTableStatus,
+    TrainingJob,
 };
 pub use error::{CatalogError, Result};
 pub use sql::register_catalog;

@@ -10,7 +10,12 @@ use crate::error::{CatalogError, Result};
 /// The id of a tenant: a UUID that is not nil, written lowercase-hyphenated.
 ///
 /// The catalog never invents tenant ids; the host application passes them in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Serde uses the same spelling (it is how events record a row's owner).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct TenantId(Uuid);
 
 /// The scope a catalog handle or SQL session is bound to: a tenant, or `None` (unscoped,
@@ -57,6 +62,20 @@ impl FromStr for TenantId {
         let id = Uuid::parse_str(s.trim())
             .map_err(|e| CatalogError::invalid("tenant", format!("{s:?} is not a UUID ({e})")))?;
         TenantId::new(id)
+    }
+}
+
+impl TryFrom<String> for TenantId {
+    type Error = CatalogError;
+
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<TenantId> for String {
+    fn from(t: TenantId) -> String {
+        t.to_string()
     }
 }
 

@@ -39,6 +39,30 @@ pub fn name(field: &'static str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Longest accepted alias name or tag key, in characters (SPEC §13).
+pub const MAX_LABEL_CHARS: usize = 128;
+
+/// An alias name or tag key: 1–128 characters, no control characters.
+pub fn label(field: &'static str, value: &str) -> Result<()> {
+    let chars = value.chars().count();
+    if chars == 0 {
+        return Err(CatalogError::invalid(field, "must not be empty"));
+    }
+    if chars > MAX_LABEL_CHARS {
+        return Err(CatalogError::invalid(
+            field,
+            format!("is {chars} characters long; the limit is {MAX_LABEL_CHARS}"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(CatalogError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
 /// Any text the catalog writes or looks a row up by: no NUL character.
 pub fn text(field: &'static str, value: &str) -> Result<()> {
     if value.contains('\0') {

@@ -3,6 +3,7 @@
 use futures::FutureExt;
 
 use super::Catalog;
+use super::events::{self, Change, EventKind, Recorded};
 use super::models::resolve_in;
 use super::rows;
 use crate::clock::now_micros;
@@ -70,8 +71,8 @@ impl NewEvalRun {
     }
 }
 
-/// One evaluation run, as stored.
-#[derive(Clone, Debug, PartialEq)]
+/// One evaluation run, as stored. Its serde form is its row in `jammi.public.eval_runs`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EvalRun {
     /// The run's id (unique within its owner's scope).
     pub run_id: String,
@@ -111,10 +112,22 @@ const LIST: &str = concat!(
     run_columns!(),
     " FROM eval_runs WHERE owner IN ($1, '') ORDER BY created_at, run_id"
 );
-const DELETE: OwnedWrite =
-    OwnedWrite::new("DELETE FROM eval_runs WHERE owner = $1 AND run_id = $2");
+const DELETE: OwnedWrite = OwnedWrite::new(concat!(
+    "DELETE FROM eval_runs WHERE owner = $1 AND run_id = $2 RETURNING ",
+    run_columns!()
+));
 
-fn run_from_row(row: &DbRow) -> Result<EvalRun> {
+impl Recorded for EvalRun {
+    fn row_key(&self) -> String {
+        self.run_id.clone()
+    }
+
+    fn model_ref(&self) -> (Option<&str>, Option<i32>) {
+        (self.model_id.as_deref(), self.model_version)
+    }
+}
+
+pub(super) fn run_from_row(row: &DbRow) -> Result<EvalRun> {
     Ok(EvalRun {
         run_id: row.text("run_id")?,
         model_id: row.opt_text("model_id")?,
@@ -150,7 +163,11 @@ pub(crate) async fn create_in(tx: &mut crate::store::Tx, run: &NewEvalRun) -> Re
     ];
     let rows = tx.write_returning(&INSERT, &args).await?;
     match rows.first() {
-        Some(row) => run_from_row(row),
+        Some(row) => {
+            let created = run_from_row(row)?;
+            events::record(tx, &[Change::written(EventKind::EvalRunCreated, &created)?]).await?;
+            Ok(created)
+        }
         None => Err(CatalogError::AlreadyExists {
             kind: "eval run",
             id: run_id,
@@ -207,7 +224,14 @@ impl Catalog {
     /// [`CatalogError::NotFound`] when the caller owns no such run;
     /// [`CatalogError::InvalidInput`] for an id holding NUL.
     pub async fn delete_eval_run(&self, run_id: &str) -> Result<()> {
-        self.delete_owned(&DELETE, "eval run", "run_id", run_id)
-            .await
+        self.delete_owned(
+            &DELETE,
+            "eval run",
+            "run_id",
+            run_id,
+            run_from_row,
+            EventKind::EvalRunDeleted,
+        )
+        .await
     }
 }

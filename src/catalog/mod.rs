@@ -3,24 +3,78 @@
 //! A [`Catalog`] is a store plus a scope. Clones and [`Catalog::with_scope`] share one
 //! pool, so a host can hand every request its own scoped handle cheaply.
 
+mod aliases;
 mod eval_runs;
+mod events;
 mod key;
 mod models;
 mod result_tables;
 mod rows;
+mod tags;
 mod training_jobs;
 
+pub use aliases::ModelAlias;
 pub use eval_runs::{EvalRun, NewEvalRun};
+pub use events::{Event, EventKind};
 pub use models::{ModelRecord, ModelStatus, RegisterModel};
 pub use result_tables::{NewResultTable, ResultTable, ResultTableStatus};
+pub use tags::ModelTag;
 pub use training_jobs::{JobStatus, NewTrainingJob, TrainingJob};
 
 pub(crate) mod dml {
     //! The in-transaction operations that SQL `INSERT` / `DELETE` run for many rows.
+    pub(crate) use super::aliases::{set_in as set_alias_in, validate_alias};
     pub(crate) use super::eval_runs::create_in as create_eval_run_in;
+    pub(crate) use super::events::record as record_events;
     pub(crate) use super::models::{delete_in as delete_model_in, register_many_in};
     pub(crate) use super::result_tables::create_in as create_result_table_in;
+    pub(crate) use super::tags::{set_in as set_tag_in, validate_tag};
     pub(crate) use super::training_jobs::create_in as create_training_job_in;
+
+    use super::events::{Change, EventKind};
+    use crate::error::Result;
+    use crate::store::DbRow;
+
+    /// The events of rows a SQL `DELETE FROM <table> … RETURNING *` removed, by the
+    /// table's name in `jammi.public` (every table but `models`, which deletes row by row
+    /// through `delete_model_in`, and `events`, which nothing deletes).
+    pub(crate) fn removed(table: &str, rows: &[DbRow]) -> Result<Vec<Change>> {
+        fn each<T: super::events::Recorded>(
+            rows: &[DbRow],
+            kind: EventKind,
+            from_row: fn(&DbRow) -> Result<T>,
+        ) -> Result<Vec<Change>> {
+            rows.iter()
+                .map(|row| Ok(Change::removed(kind, &from_row(row)?)))
+                .collect()
+        }
+        match table {
+            "training_jobs" => each(
+                rows,
+                EventKind::TrainingJobDeleted,
+                super::training_jobs::job_from_row,
+            ),
+            "eval_runs" => each(
+                rows,
+                EventKind::EvalRunDeleted,
+                super::eval_runs::run_from_row,
+            ),
+            "result_tables" => each(
+                rows,
+                EventKind::ResultTableDeleted,
+                super::result_tables::table_from_row,
+            ),
+            "model_aliases" => each(
+                rows,
+                EventKind::AliasRemoved,
+                super::aliases::alias_from_row,
+            ),
+            "model_tags" => each(rows, EventKind::TagRemoved, super::tags::tag_from_row),
+            other => Err(crate::error::CatalogError::Unsupported(format!(
+                "rows of {other} are not deleted this way"
+            ))),
+        }
+    }
 }
 
 use futures::FutureExt;
@@ -29,6 +83,7 @@ use crate::error::{CatalogError, Result};
 use crate::store::{DbRow, OwnedWrite, Store, TxOptions, args};
 use crate::tenant::{Scope, owner_of};
 use crate::validate;
+use events::{Change, Recorded};
 
 /// A handle on the catalog, bound to one scope.
 #[derive(Clone, Debug)]
@@ -111,22 +166,34 @@ impl Catalog {
         }
     }
 
-    /// Deletes the caller's own row `id` with `sql` (`$1` the owner, `$2` the id); a row
-    /// the caller does not own, or that does not exist, is *not found* for `kind`. An id
-    /// holding NUL is refused as `field` (see `validate`).
-    async fn delete_owned(
+    /// Deletes the caller's own row `id` with `sql` (`$1` the owner, `$2` the id,
+    /// `RETURNING` the row) and appends its `event`; a row the caller does not own, or that
+    /// does not exist, is *not found* for `kind`. An id holding NUL is refused as `field`
+    /// (see `validate`).
+    async fn delete_owned<T: Recorded + 'static>(
         &self,
         sql: &'static OwnedWrite,
         kind: &'static str,
         field: &'static str,
         id: &str,
+        from_row: fn(&DbRow) -> Result<T>,
+        event: EventKind,
     ) -> Result<()> {
         validate::text(field, id)?;
         let deleted = self
             .store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 let id = id.to_owned();
-                async move { tx.write(sql, &args![id]).await }.boxed()
+                async move {
+                    let rows = tx.write_returning(sql, &args![id]).await?;
+                    let changes = rows
+                        .iter()
+                        .map(|row| Ok(Change::removed(event, &from_row(row)?)))
+                        .collect::<Result<Vec<_>>>()?;
+                    events::record(tx, &changes).await?;
+                    Ok(rows.len())
+                }
+                .boxed()
             })
             .await?;
         if deleted == 0 {

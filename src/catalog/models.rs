@@ -3,6 +3,7 @@
 use futures::FutureExt;
 
 use super::Catalog;
+use super::events::{self, Change, EventKind, Recorded};
 use super::key::model_key;
 use super::rows::{self, status_enum};
 use crate::clock::now_micros;
@@ -24,8 +25,9 @@ status_enum! {
     }
 }
 
-/// One model version, as stored.
-#[derive(Clone, Debug, PartialEq)]
+/// One model version, as stored. Its serde form is its row in `jammi.public.models`
+/// (the state its events record).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelRecord {
     /// The model's name.
     pub model_id: String,
@@ -168,6 +170,14 @@ const GET_VERSION: &str = concat!(
       ORDER BY owner = '' LIMIT 1"
 );
 
+/// The version an alias points at: the caller's own alias preferred over a global one.
+pub(super) const GET_BY_ALIAS: &str = concat!(
+    "SELECT ",
+    model_columns!(),
+    " FROM models WHERE model_key = (SELECT model_key FROM model_aliases \
+       WHERE model_id = $1 AND alias = $2 AND owner IN ($3, '') ORDER BY owner = '' LIMIT 1)"
+);
+
 const LIST_VISIBLE: &str = concat!(
     "SELECT ",
     model_columns!(),
@@ -222,24 +232,29 @@ const MAX_ALLOCATION_ROUNDS: usize = 1_000;
 
 const FIND_OWNED_LATEST: &str = "SELECT model_key, version FROM models \
      WHERE model_id = $1 AND owner = $2 ORDER BY version DESC LIMIT 1";
-const FIND_OWNED_VERSION: &str = "SELECT model_key, version FROM models \
+pub(super) const FIND_OWNED_VERSION: &str = "SELECT model_key, version FROM models \
      WHERE model_id = $1 AND owner = $2 AND version = $3";
 
-/// The four edges of SPEC §4 for a tenant's model: that tenant's references.
+/// The four edges of SPEC §4 and the alias edge of §13 for a tenant's model: that
+/// tenant's references (only it can see, so reference, its rows by key).
 const REFERENCES_OWNED: &str = "SELECT \
        EXISTS (SELECT 1 FROM result_tables WHERE model_id = $1 AND owner = $2) AS result_tables, \
        EXISTS (SELECT 1 FROM training_jobs WHERE output_model_id = $1 AND owner = $2) AS outputs, \
        EXISTS (SELECT 1 FROM training_jobs WHERE base_model_key = $3) AS bases, \
-       EXISTS (SELECT 1 FROM eval_runs WHERE model_key = $3) AS evals";
+       EXISTS (SELECT 1 FROM eval_runs WHERE model_key = $3) AS evals, \
+       EXISTS (SELECT 1 FROM model_aliases WHERE model_key = $3) AS aliases";
 /// For a global model every tenant's references count: any tenant may depend on it.
 const REFERENCES_GLOBAL: &str = "SELECT \
        EXISTS (SELECT 1 FROM result_tables WHERE model_id = $1) AS result_tables, \
        EXISTS (SELECT 1 FROM training_jobs WHERE output_model_id = $1) AS outputs, \
        EXISTS (SELECT 1 FROM training_jobs WHERE base_model_key = $3) AS bases, \
-       EXISTS (SELECT 1 FROM eval_runs WHERE model_key = $3) AS evals";
+       EXISTS (SELECT 1 FROM eval_runs WHERE model_key = $3) AS evals, \
+       EXISTS (SELECT 1 FROM model_aliases WHERE model_key = $3) AS aliases";
 
-const DELETE_BY_KEY: OwnedWrite =
-    OwnedWrite::new("DELETE FROM models WHERE owner = $1 AND model_key = $2");
+const DELETE_BY_KEY: OwnedWrite = OwnedWrite::new(concat!(
+    "DELETE FROM models WHERE owner = $1 AND model_key = $2 RETURNING ",
+    model_columns!()
+));
 
 pub(super) fn model_from_row(row: &DbRow) -> Result<ModelRecord> {
     Ok(ModelRecord {
@@ -285,7 +300,9 @@ pub(crate) async fn register_in(tx: &mut Tx, params: &RegisterModel) -> Result<M
 
     if let Some(version) = params.version {
         let rows = tx.write_returning(&UPSERT, &write(version)).await?;
-        return model_from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?);
+        let model = model_from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?)?;
+        events::record(tx, &[registered(&model)?]).await?;
+        return Ok(model);
     }
 
     for _ in 0..MAX_ALLOCATION_ROUNDS {
@@ -308,7 +325,9 @@ pub(crate) async fn register_in(tx: &mut Tx, params: &RegisterModel) -> Result<M
             .write_returning(&INSERT_NEW_VERSION, &write(version))
             .await?;
         if let Some(row) = rows.first() {
-            return model_from_row(row);
+            let model = model_from_row(row)?;
+            events::record(tx, &[Change::written(EventKind::ModelRegistered, &model)?]).await?;
+            return Ok(model);
         }
     }
     Err(CatalogError::RetryExhausted {
@@ -404,14 +423,41 @@ async fn upsert_chunk(tx: &mut Tx, rows: &[RegisterModel]) -> Result<()> {
         insert_model_head!(),
         &row_values.join(", "),
         upsert_model_conflict!(),
+        " RETURNING ",
+        model_columns!(),
     ]
     .concat();
-    let written = tx.write_built(sql, owner, &args).await?;
-    if written != rows.len() as u64 {
+    let written = tx.write_built_returning(sql, owner, &args).await?;
+    if written.len() != rows.len() {
         // The upsert's guard refused a row of another owner.
         return Err(CatalogError::TenantMismatch { scope });
     }
-    Ok(())
+    let changes = written
+        .iter()
+        .map(|row| registered(&model_from_row(row)?))
+        .collect::<Result<Vec<_>>>()?;
+    events::record(tx, &changes).await
+}
+
+/// The event of a register: a new version, or an existing one written again (whose
+/// creation time is that of an earlier transaction).
+fn registered(model: &ModelRecord) -> Result<Change> {
+    let kind = if model.created_at == model.updated_at {
+        EventKind::ModelRegistered
+    } else {
+        EventKind::ModelUpdated
+    };
+    Change::written(kind, model)
+}
+
+impl Recorded for ModelRecord {
+    fn row_key(&self) -> String {
+        format!("{}::{}", self.model_id, self.version)
+    }
+
+    fn model_ref(&self) -> (Option<&str>, Option<i32>) {
+        (Some(&self.model_id), Some(self.version))
+    }
 }
 
 /// Resolves a model reference by the get rule inside an open transaction: that version
@@ -540,10 +586,24 @@ impl Catalog {
             .collect()
     }
 
+    /// The visible model rows as they were at `at` (µs since the epoch, UTC), replayed
+    /// from the event log, ordered as [`Catalog::list_models`] orders them. At the current
+    /// time it equals [`Catalog::list_models`].
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn models_as_of(&self, at: i64) -> Result<Vec<ModelRecord>> {
+        let mut models: Vec<ModelRecord> = self.replay_until("models", at).await?;
+        models.sort_by(|a, b| {
+            (a.created_at, &a.model_id, a.version).cmp(&(b.created_at, &b.model_id, b.version))
+        });
+        Ok(models)
+    }
+
     /// Deletes one model version the caller owns: the latest when `version` is `None`.
     ///
     /// Refused while anything references the model (result tables or training-job outputs
-    /// by name, training-job bases or eval runs by key); a global model counts every
+    /// by name, training-job bases, eval runs or aliases by key); a global model counts every
     /// tenant's references. The scan and the delete run in one serializable transaction,
     /// so a reference added concurrently is never orphaned. A row the caller can see but
     /// does not own (a global row from a tenant) answers not-found, like a row it cannot
@@ -615,6 +675,7 @@ pub(crate) async fn delete_in(
         ("outputs", "training_jobs.output_model_id"),
         ("bases", "training_jobs.base_model_key"),
         ("evals", "eval_runs.model_key"),
+        ("aliases", "model_aliases.model_key"),
     ]
     .into_iter()
     .filter_map(|(column, edge)| match refs.bool(column) {
@@ -630,6 +691,15 @@ pub(crate) async fn delete_in(
             edges,
         });
     }
-    tx.write(&DELETE_BY_KEY, &args![key]).await?;
+    // A version's tags go with it, each with its own event, before the row they point at.
+    let mut changes = super::tags::delete_of_model_in(tx, &key).await?;
+    let deleted = tx.write_returning(&DELETE_BY_KEY, &args![key]).await?;
+    for row in &deleted {
+        changes.push(Change::removed(
+            EventKind::ModelDeleted,
+            &model_from_row(row)?,
+        ));
+    }
+    events::record(tx, &changes).await?;
     Ok(true)
 }

@@ -3,6 +3,7 @@
 use futures::FutureExt;
 
 use super::Catalog;
+use super::events::{self, Change, EventKind, Recorded};
 use super::models::guard_name_reference;
 use super::rows::{self, status_enum};
 use crate::clock::now_micros;
@@ -65,8 +66,8 @@ impl NewResultTable {
     }
 }
 
-/// One result table, as stored.
-#[derive(Clone, Debug, PartialEq)]
+/// One result table, as stored. Its serde form is its row in `jammi.public.result_tables`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ResultTable {
     /// The table's name.
     pub table_name: String,
@@ -110,14 +111,27 @@ const LIST: &str = concat!(
     table_columns!(),
     " FROM result_tables WHERE owner IN ($1, '') ORDER BY created_at, table_name"
 );
-const SET_STATUS: OwnedWrite = OwnedWrite::new(
+const SET_STATUS: OwnedWrite = OwnedWrite::new(concat!(
     "UPDATE result_tables SET status = $3, row_count = COALESCE($4, row_count) \
-     WHERE owner = $1 AND table_name = $2",
-);
-const DELETE: OwnedWrite =
-    OwnedWrite::new("DELETE FROM result_tables WHERE owner = $1 AND table_name = $2");
+     WHERE owner = $1 AND table_name = $2 RETURNING ",
+    table_columns!()
+));
+const DELETE: OwnedWrite = OwnedWrite::new(concat!(
+    "DELETE FROM result_tables WHERE owner = $1 AND table_name = $2 RETURNING ",
+    table_columns!()
+));
 
-fn table_from_row(row: &DbRow) -> Result<ResultTable> {
+impl Recorded for ResultTable {
+    fn row_key(&self) -> String {
+        self.table_name.clone()
+    }
+
+    fn model_ref(&self) -> (Option<&str>, Option<i32>) {
+        (Some(&self.model_id), None)
+    }
+}
+
+pub(super) fn table_from_row(row: &DbRow) -> Result<ResultTable> {
     Ok(ResultTable {
         table_name: row.text("table_name")?,
         source_id: row.text("source_id")?,
@@ -150,7 +164,15 @@ pub(crate) async fn create_in(
     ];
     let rows = tx.write_returning(&INSERT, &args).await?;
     match rows.first() {
-        Some(row) => table_from_row(row),
+        Some(row) => {
+            let created = table_from_row(row)?;
+            events::record(
+                tx,
+                &[Change::written(EventKind::ResultTableCreated, &created)?],
+            )
+            .await?;
+            Ok(created)
+        }
         None => Err(CatalogError::AlreadyExists {
             kind: "result table",
             id: table.table_name.clone(),
@@ -214,7 +236,18 @@ impl Catalog {
             .store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 let args = args![table_name, status.as_str(), row_count];
-                async move { tx.write(&SET_STATUS, &args).await }.boxed()
+                async move {
+                    let rows = tx.write_returning(&SET_STATUS, &args).await?;
+                    let changes = rows
+                        .iter()
+                        .map(|row| {
+                            Change::written(EventKind::ResultTableStatusSet, &table_from_row(row)?)
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    events::record(tx, &changes).await?;
+                    Ok(rows.len())
+                }
+                .boxed()
             })
             .await?;
         if updated == 0 {
@@ -229,7 +262,14 @@ impl Catalog {
     /// [`CatalogError::NotFound`] when the caller owns no such table;
     /// [`CatalogError::InvalidInput`] for a name holding NUL.
     pub async fn delete_result_table(&self, table_name: &str) -> Result<()> {
-        self.delete_owned(&DELETE, "result table", "table_name", table_name)
-            .await
+        self.delete_owned(
+            &DELETE,
+            "result table",
+            "table_name",
+            table_name,
+            table_from_row,
+            EventKind::ResultTableDeleted,
+        )
+        .await
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use futures::FutureExt;
 
 use super::Catalog;
-use super::models::{guard_name_reference, resolve_in};
+use super::events::{self, Change, EventKind, Recorded};
+use super::models::{guard_name_reference, model_from_row, resolve_in};
 use super::rows::{self, status_enum};
 use crate::clock::{micros, now_micros};
 use crate::error::{CatalogError, Result};
@@ -92,8 +93,8 @@ impl NewTrainingJob {
     }
 }
 
-/// One training job, as stored.
-#[derive(Clone, Debug, PartialEq)]
+/// One training job, as stored. Its serde form is its row in `jammi.public.training_jobs`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainingJob {
     /// The job's id (unique within its owner's scope).
     pub job_id: String,
@@ -184,39 +185,67 @@ const CLAIM_SQLITE: OwnedWrite = OwnedWrite::new(concat!(
 
 /// Every lease-guarded write matches only a running job held by this worker whose lease
 /// has not run out.
-const HEARTBEAT: OwnedWrite = OwnedWrite::new(
+const HEARTBEAT: OwnedWrite = OwnedWrite::new(concat!(
     "UPDATE training_jobs SET lease_expires_at = $4, updated_at = $5 \
      WHERE owner = $1 AND job_id = $2 AND status = 'running' AND claimed_by = $3 \
-       AND lease_expires_at > $5",
-);
-const FAIL: OwnedWrite = OwnedWrite::new(
+       AND lease_expires_at > $5 RETURNING ",
+    job_columns!()
+));
+const FAIL: OwnedWrite = OwnedWrite::new(concat!(
     "UPDATE training_jobs SET status = 'failed', error = $4, \
        lease_expires_at = NULL, updated_at = $5 \
      WHERE owner = $1 AND job_id = $2 AND status = 'running' AND claimed_by = $3 \
-       AND lease_expires_at > $5",
-);
-const FINALIZE: OwnedWrite = OwnedWrite::new(
+       AND lease_expires_at > $5 RETURNING ",
+    job_columns!()
+));
+const FINALIZE: OwnedWrite = OwnedWrite::new(concat!(
     "UPDATE training_jobs SET status = 'completed', output_model_id = $4, \
        output_version = $5, metrics = $6, lease_expires_at = NULL, updated_at = $7 \
      WHERE owner = $1 AND job_id = $2 AND status = 'running' AND claimed_by = $3 \
-       AND lease_expires_at > $7",
-);
+       AND lease_expires_at > $7 RETURNING ",
+    job_columns!()
+));
 /// The output row of the job's owner, that name and that version, and no other.
 const WRITE_ARTIFACT: OwnedWrite = OwnedWrite::new(
     "UPDATE models SET artifact_path = $4, updated_at = $5 \
-     WHERE owner = $1 AND model_id = $2 AND version = $3",
+     WHERE owner = $1 AND model_id = $2 AND version = $3 \
+     RETURNING model_key, model_id, version, model_type, task, backend, status, \
+       base_model_id, artifact_path, config_json, owner, created_at, updated_at",
 );
-const RECLAIM: OwnedWrite = OwnedWrite::new(
+const RECLAIM: OwnedWrite = OwnedWrite::new(concat!(
     "UPDATE training_jobs SET \
        status = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'queued' END, \
        error = CASE WHEN attempts >= $2 THEN 'lease expired; no attempts left' ELSE error END, \
        claimed_by = NULL, lease_expires_at = NULL, updated_at = $3 \
-     WHERE owner = $1 AND status = 'running' AND lease_expires_at <= $3",
-);
-const DELETE: OwnedWrite =
-    OwnedWrite::new("DELETE FROM training_jobs WHERE owner = $1 AND job_id = $2");
+     WHERE owner = $1 AND status = 'running' AND lease_expires_at <= $3 RETURNING ",
+    job_columns!()
+));
+const DELETE: OwnedWrite = OwnedWrite::new(concat!(
+    "DELETE FROM training_jobs WHERE owner = $1 AND job_id = $2 RETURNING ",
+    job_columns!()
+));
 
-fn job_from_row(row: &DbRow) -> Result<TrainingJob> {
+impl Recorded for TrainingJob {
+    fn row_key(&self) -> String {
+        self.job_id.clone()
+    }
+
+    fn model_ref(&self) -> (Option<&str>, Option<i32>) {
+        (Some(&self.output_model_id), self.output_version)
+    }
+}
+
+/// The event of each job row a write returned.
+fn job_changes(rows: &[DbRow], kind: impl Fn(&TrainingJob) -> EventKind) -> Result<Vec<Change>> {
+    rows.iter()
+        .map(|row| {
+            let job = job_from_row(row)?;
+            Change::written(kind(&job), &job)
+        })
+        .collect()
+}
+
+pub(super) fn job_from_row(row: &DbRow) -> Result<TrainingJob> {
     Ok(TrainingJob {
         job_id: row.text("job_id")?,
         base_model_id: row.text("base_model_id")?,
@@ -261,7 +290,11 @@ pub(crate) async fn create_in(tx: &mut Tx, job: &NewTrainingJob) -> Result<Train
     ];
     let rows = tx.write_returning(&INSERT, &args).await?;
     match rows.first() {
-        Some(row) => job_from_row(row),
+        Some(row) => {
+            let job = job_from_row(row)?;
+            events::record(tx, &[Change::written(EventKind::TrainingJobCreated, &job)?]).await?;
+            Ok(job)
+        }
         None => Err(CatalogError::AlreadyExists {
             kind: "training job",
             id: job_id,
@@ -333,6 +366,8 @@ impl Catalog {
                     let sql = tx.dialect(&CLAIM_SQLITE, &CLAIM_POSTGRES);
                     let args = args![worker, now.saturating_add(micros(lease)), now];
                     let rows = tx.write_returning(sql, &args).await?;
+                    events::record(tx, &job_changes(&rows, |_| EventKind::TrainingJobClaimed)?)
+                        .await?;
                     rows.first().map(job_from_row).transpose()
                 }
                 .boxed()
@@ -353,7 +388,7 @@ impl Catalog {
         validate::text("job_id", job_id)?;
         validate::worker(worker)?;
         validate::lease(lease)?;
-        self.lease_guarded_write(&HEARTBEAT, |now| {
+        self.lease_guarded_write(&HEARTBEAT, EventKind::TrainingJobHeartbeat, |now| {
             args![job_id, worker, now.saturating_add(micros(lease)), now]
         })
         .await
@@ -367,8 +402,10 @@ impl Catalog {
         validate::text("job_id", job_id)?;
         validate::worker(worker)?;
         validate::text("error", error)?;
-        self.lease_guarded_write(&FAIL, |now| args![job_id, worker, error, now])
-            .await
+        self.lease_guarded_write(&FAIL, EventKind::TrainingJobFailed, |now| {
+            args![job_id, worker, error, now]
+        })
+        .await
     }
 
     /// Runs a write guarded by the lease; `args` gets the current time, read inside the
@@ -377,12 +414,18 @@ impl Catalog {
     async fn lease_guarded_write<const N: usize>(
         &self,
         sql: &'static OwnedWrite,
+        kind: EventKind,
         args: impl Fn(i64) -> [crate::store::Value; N] + Send + Sync,
     ) -> Result<bool> {
         self.store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 let args = args(now_micros());
-                async move { Ok(tx.write(sql, &args).await? == 1) }.boxed()
+                async move {
+                    let rows = tx.write_returning(sql, &args).await?;
+                    events::record(tx, &job_changes(&rows, |_| kind)?).await?;
+                    Ok(rows.len() == 1)
+                }
+                .boxed()
             })
             .await
     }
@@ -400,7 +443,13 @@ impl Catalog {
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 async move {
                     let args = args![max_attempts, now_micros()];
-                    tx.write(&RECLAIM, &args).await
+                    let rows = tx.write_returning(&RECLAIM, &args).await?;
+                    let changes = job_changes(&rows, |job| match job.status {
+                        JobStatus::Failed => EventKind::TrainingJobFailed,
+                        _ => EventKind::TrainingJobRequeued,
+                    })?;
+                    events::record(tx, &changes).await?;
+                    Ok(rows.len() as u64)
                 }
                 .boxed()
             })
@@ -449,7 +498,7 @@ impl Catalog {
                 async move {
                     let now = now_micros();
                     let won = tx
-                        .write(
+                        .write_returning(
                             &FINALIZE,
                             &args![
                                 job_id,
@@ -461,21 +510,27 @@ impl Catalog {
                             ],
                         )
                         .await?;
-                    if won != 1 {
+                    if won.len() != 1 {
                         return Ok(false);
                     }
                     let written = tx
-                        .write(
+                        .write_returning(
                             &WRITE_ARTIFACT,
                             &args![output_model_id.as_str(), output_version, artifact_path, now],
                         )
                         .await?;
-                    if written != 1 {
+                    let [model] = written.as_slice() else {
                         return Err(CatalogError::ModelNotFound {
                             model: output_model_id,
                             version: Some(output_version),
                         });
-                    }
+                    };
+                    let mut changes = job_changes(&won, |_| EventKind::TrainingJobCompleted)?;
+                    changes.push(Change::written(
+                        EventKind::ModelUpdated,
+                        &model_from_row(model)?,
+                    )?);
+                    events::record(tx, &changes).await?;
                     Ok(true)
                 }
                 .boxed()
@@ -489,7 +544,14 @@ impl Catalog {
     /// [`CatalogError::NotFound`] when the caller owns no such job;
     /// [`CatalogError::InvalidInput`] for an id holding NUL.
     pub async fn delete_training_job(&self, job_id: &str) -> Result<()> {
-        self.delete_owned(&DELETE, "training job", "job_id", job_id)
-            .await
+        self.delete_owned(
+            &DELETE,
+            "training job",
+            "job_id",
+            job_id,
+            job_from_row,
+            EventKind::TrainingJobDeleted,
+        )
+        .await
     }
 }
