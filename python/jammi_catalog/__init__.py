@@ -1,15 +1,17 @@
 """The jammi catalog inside datafusion-python (SPEC §12).
 
 ``JammiCatalog`` is a DataFusion catalog provider: register it in a ``SessionContext``
-and its four tables (``models``, ``training_jobs``, ``eval_runs``, ``result_tables``)
-join your DataFrames, Parquet files and pandas data in-process, filtered to the
+and its tables (``models``, ``training_jobs``, ``eval_runs``, ``result_tables``,
+``model_aliases``, ``model_tags``, ``events``) join your DataFrames, Parquet files and pandas data in-process, filtered to the
 catalog's tenant (and global rows), with filters pushed down to the database.
 
 What DataFusion 55's FFI cannot carry into your session is done in the catalog's own
 session instead: ``execute(sql, ctx)`` runs one statement there, with every SQL rule of
 the catalog, reading the tables of ``ctx`` that the statement names. That is the way to
-write: ``INSERT``, ``DELETE``, ``register_model(...)`` and ``delete_model(...)`` are
-refused in your session, before anything runs, with a message that says so.
+write: ``INSERT``, ``DELETE``, ``register_model(...)``, ``delete_model(...)``,
+``set_model_alias(...)`` and ``set_model_tag(...)`` are refused in your session, before
+anything runs, with a message that says so. The time-travel table functions
+(``models_as_of``, ``model_aliases_as_of``) run there too.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ __all__ = ["CatalogError", "CatalogFunction", "JammiCatalog"]
 
 
 class CatalogFunction:
-    """``register_model`` or ``delete_model`` for ``ctx.register_udf(udf(f))``.
+    """One of the catalog's writing functions, for ``ctx.register_udf(udf(f))``.
 
     Registered in your session it plans under its real name and refuses to run: DataFusion
     55 carries no async function and no analyzer rule over its FFI, so the catalog could
@@ -66,7 +68,8 @@ class JammiCatalog:
         return self._native.catalog_provider(codec)
 
     def functions(self) -> list[CatalogFunction]:
-        """``register_model`` and ``delete_model``, for ``ctx.register_udf(udf(f))``."""
+        """The catalog's writing functions (``register_model``, ``delete_model``,
+        ``set_model_alias``, ``set_model_tag``), for ``ctx.register_udf(udf(f))``."""
         return [CatalogFunction(name, capsule) for name, capsule in self._native.functions()]
 
     def execute(self, sql: str, ctx: SessionContext | None = None) -> pa.Table:

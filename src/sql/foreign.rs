@@ -45,7 +45,7 @@ use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
 use datafusion_ffi::udf::FFI_ScalarUDF;
 use tokio::runtime::Runtime;
 
-use super::functions::{DELETE_MODEL, REGISTER_MODEL};
+use super::functions::CATALOG_FUNCTIONS;
 use super::provider::JammiCatalogProvider;
 use super::{CATALOG_NAME, register_catalog};
 use crate::catalog::Catalog;
@@ -96,10 +96,11 @@ impl ForeignCatalog {
         )
     }
 
-    /// Stand-ins for `register_model` and `delete_model` in a foreign session: they plan
-    /// under the real names and refuse every call while planning (see the module docs).
+    /// Stand-ins for the catalog's writing functions (`register_model`, `delete_model`,
+    /// `set_model_alias`, `set_model_tag`) in a foreign session: they plan under the real
+    /// names and refuse every call while planning (see the module docs).
     pub fn functions(&self) -> Vec<(&'static str, FFI_ScalarUDF)> {
-        [REGISTER_MODEL, DELETE_MODEL]
+        CATALOG_FUNCTIONS
             .into_iter()
             .map(|name| {
                 let udf = Arc::new(ScalarUDF::new_from_impl(Refused::new(name)));

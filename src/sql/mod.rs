@@ -1,7 +1,8 @@
 //! The catalog as SQL tables inside DataFusion (SPEC §6).
 //!
 //! [`register_catalog`] adds a `CatalogProvider` named `jammi` (schema `public`, tables
-//! `models`, `training_jobs`, `eval_runs`, `result_tables`) to any `SessionContext`,
+//! `models`, `training_jobs`, `eval_runs`, `result_tables`, `model_aliases`,
+//! `model_tags`, `events`) to any `SessionContext`,
 //! and binds the session to the scope of the [`Catalog`] handle it is given. It takes
 //! nothing else from the context, so engines can register it next to their own catalogs,
 //! and several differently-scoped contexts can share one catalog (one pool).
@@ -14,7 +15,8 @@
 //! - `filter` — DataFusion expressions → SQL with bind parameters.
 //! - `scan` — the execution plan that queries the database and streams batches.
 //! - `batch` — rows → Arrow; `columns` — Arrow → typed values for functions and DML.
-//! - [`functions`] — `register_model`, `delete_model`.
+//! - [`functions`] — `register_model`, `delete_model`, `set_model_alias`, `set_model_tag`.
+//! - `as_of` — the time-travel table functions `models_as_of`, `model_aliases_as_of`.
 //! - `dml` — `INSERT INTO` and `DELETE FROM`; `guard` — the analyzer rule that refuses
 //!   the DELETE forms DataFusion 55 would get wrong, and, through `placement`, every
 //!   call of a catalog function that would not act on exactly the rows the statement
@@ -56,6 +58,7 @@ macro_rules! leaf_plan_methods {
     };
 }
 
+mod as_of;
 mod batch;
 mod binding;
 mod columns;
@@ -84,8 +87,9 @@ pub const CATALOG_NAME: &str = "jammi";
 /// The name of its one schema.
 pub const SCHEMA_NAME: &str = "public";
 
-/// Registers the catalog into `ctx` as `jammi`, with the functions `register_model` and
-/// `delete_model`, and binds the session to `catalog`'s database and scope.
+/// Registers the catalog into `ctx` as `jammi`, with the functions `register_model`,
+/// `delete_model`, `set_model_alias` and `set_model_tag` and the table functions
+/// `models_as_of` and `model_aliases_as_of`, and binds the session to `catalog`'s database and scope.
 ///
 /// The binding belongs to the session, not to the tables: every statement the session
 /// executes, including views and prepared statements created earlier, acts for the scope
@@ -119,6 +123,9 @@ pub fn register_catalog(
     }
     for function in functions::all() {
         ctx.register_udf(function);
+    }
+    for (name, function) in as_of::all() {
+        ctx.register_udtf(name, function);
     }
     ctx.register_catalog(
         CATALOG_NAME,

@@ -1,4 +1,4 @@
-//! The `jammi` catalog and its `public` schema: a fixed set of four tables. Registered in a
+//! The `jammi` catalog and its `public` schema: a fixed set of seven tables. Registered in a
 //! session they hold no scope: each statement reads it from the session that executes it
 //! (`sql::binding`). Lent to a foreign session they are bound to one catalog handle.
 
@@ -39,7 +39,7 @@ impl CatalogProvider for JammiCatalogProvider {
     }
 }
 
-/// `jammi.public`: the four catalog tables, built once when the catalog is registered.
+/// `jammi.public`: the catalog tables, built once when the catalog is registered.
 #[derive(Debug)]
 pub(crate) struct JammiSchemaProvider {
     tables: Vec<Arc<CatalogTable>>,

@@ -16,7 +16,7 @@ use super::binding::bound_catalog;
 use super::dml::{CatalogDeleteExec, CatalogSink, delete_predicates};
 use super::filter::translate;
 use super::scan::CatalogScanExec;
-use super::tables::TableDef;
+use super::tables::{TableDef, TableKind};
 use crate::catalog::Catalog;
 
 /// A catalog table. Registered by [`register_catalog`](super::register_catalog) it holds
@@ -132,6 +132,12 @@ impl TableProvider for CatalogTable {
                 self.def.name
             );
         }
+        if self.def.kind == TableKind::Events {
+            return plan_err!(
+                "jammi.public.events is read-only: the catalog appends an event for every \
+                 change it makes, and no statement writes one; nothing was written"
+            );
+        }
         if insert_op != InsertOp::Append {
             return not_impl_err!(
                 "{insert_op} is not supported on jammi.public.{}; use INSERT INTO",
@@ -158,6 +164,12 @@ impl TableProvider for CatalogTable {
                  catalog's own; nothing was deleted. Run the statement in the catalog's \
                  session instead (jammi_catalog: JammiCatalog.execute(sql, ctx))",
                 self.def.name
+            );
+        }
+        if self.def.kind == TableKind::Events {
+            return plan_err!(
+                "jammi.public.events is append-only: no statement deletes an event; nothing \
+                 was deleted"
             );
         }
         let predicates = delete_predicates(self.def, &filters)?;

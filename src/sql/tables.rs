@@ -1,4 +1,4 @@
-//! The four catalog tables as SQL sees them (SPEC §3, §6): names, columns, Arrow types,
+//! The catalog tables as SQL sees them (SPEC §3, §6): names, columns, Arrow types,
 //! and the storage expression behind each column. Defined once; the Arrow schema, the
 //! scan's SELECT list and the filter translator all read from here, so no identifier in
 //! generated SQL comes from anywhere but these constants.
@@ -49,6 +49,10 @@ pub(crate) enum TableKind {
     TrainingJobs,
     EvalRuns,
     ResultTables,
+    ModelAliases,
+    ModelTags,
+    /// Read-only: `INSERT` and `DELETE` are refused.
+    Events,
 }
 
 /// One catalog table.
@@ -201,8 +205,68 @@ pub(crate) static RESULT_TABLES: TableDef = TableDef {
     ],
 };
 
+/// `jammi.public.model_aliases` (SPEC §13)
+pub(crate) static MODEL_ALIASES: TableDef = TableDef {
+    kind: TableKind::ModelAliases,
+    catalog_set: &["tenant_id", "created_at", "updated_at"],
+    name: "model_aliases",
+    storage: "model_aliases",
+    columns: &[
+        col("model_id", Text),
+        col("alias", Text),
+        col("version", Int32),
+        TENANT_ID,
+        col("created_at", Timestamp),
+        col("updated_at", Timestamp),
+    ],
+};
+
+/// `jammi.public.model_tags` (SPEC §13)
+pub(crate) static MODEL_TAGS: TableDef = TableDef {
+    kind: TableKind::ModelTags,
+    catalog_set: &["tenant_id", "created_at", "updated_at"],
+    name: "model_tags",
+    storage: "model_tags",
+    columns: &[
+        col("model_id", Text),
+        col("version", Int32),
+        col("key", Text),
+        col("value", Text),
+        TENANT_ID,
+        col("created_at", Timestamp),
+        col("updated_at", Timestamp),
+    ],
+};
+
+/// `jammi.public.events` (SPEC §13): read-only.
+pub(crate) static EVENTS: TableDef = TableDef {
+    kind: TableKind::Events,
+    catalog_set: &[],
+    name: "events",
+    storage: "events",
+    columns: &[
+        col("event_id", Int64),
+        col("event_time", Timestamp),
+        TENANT_ID,
+        col("kind", Text),
+        col("entity", Text),
+        col("row_key", Text),
+        col("model_id", Text),
+        col("version", Int32),
+        col("state", Text),
+    ],
+};
+
 /// Every catalog table, in the order `SHOW TABLES` lists them.
-pub(crate) static ALL: [&TableDef; 4] = [&MODELS, &TRAINING_JOBS, &EVAL_RUNS, &RESULT_TABLES];
+pub(crate) static ALL: [&TableDef; 7] = [
+    &MODELS,
+    &TRAINING_JOBS,
+    &EVAL_RUNS,
+    &RESULT_TABLES,
+    &MODEL_ALIASES,
+    &MODEL_TAGS,
+    &EVENTS,
+];
 
 #[cfg(test)]
 mod tests {

@@ -26,7 +26,7 @@ use datafusion::physical_plan::{
 use futures::FutureExt;
 
 use crate::catalog::Catalog;
-use crate::catalog::dml::delete_model_in;
+use crate::catalog::dml::{delete_model_in, record_events, removed};
 use crate::error::{CatalogError, Result as CatalogResult};
 use crate::sql::filter::{SqlPredicate, render_conjunction, translate};
 use crate::sql::guard::has_subquery;
@@ -130,8 +130,14 @@ impl CatalogDeleteExec {
                 let (sql, args) = (sql.clone(), args.clone());
                 async move {
                     if table.kind != TableKind::Models {
-                        // The transaction binds `$1`, its own owner, itself.
-                        return tx.write_built(sql, OwnerParam::Numbered, &args[1..]).await;
+                        // The transaction binds `$1`, its own owner, itself. Each removed
+                        // row gets its event, in this transaction.
+                        let sql = format!("{sql} RETURNING *");
+                        let rows = tx
+                            .write_built_returning(sql, OwnerParam::Numbered, &args[1..])
+                            .await?;
+                        record_events(tx, &removed(table.name, &rows)?).await?;
+                        return Ok(rows.len() as u64);
                     }
                     let targets = tx.fetch_all(sqlx::AssertSqlSafe(sql), &args).await?;
                     for row in &targets {

@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 
 use crate::catalog::dml::{
     create_eval_run_in, create_result_table_in, create_training_job_in, register_many_in,
+    set_alias_in, set_tag_in, validate_alias, validate_tag,
 };
 use crate::catalog::{
     Catalog, NewEvalRun, NewResultTable, NewTrainingJob, RegisterModel, ResultTableStatus,
@@ -233,6 +234,23 @@ enum Rows {
     TrainingJobs(Vec<NewTrainingJob>),
     EvalRuns(Vec<NewEvalRun>),
     ResultTables(Vec<NewResultTable>),
+    Aliases(Vec<AliasRow>),
+    Tags(Vec<TagRow>),
+}
+
+/// A row of `INSERT INTO model_aliases`: set (create or move) that alias.
+struct AliasRow {
+    model_id: String,
+    alias: String,
+    version: i32,
+}
+
+/// A row of `INSERT INTO model_tags`: set that tag.
+struct TagRow {
+    model_id: String,
+    version: i32,
+    key: String,
+    value: String,
 }
 
 impl Rows {
@@ -244,6 +262,13 @@ impl Rows {
             TableKind::TrainingJobs => Rows::TrainingJobs(job_rows(batch, first_row)?),
             TableKind::EvalRuns => Rows::EvalRuns(eval_rows(batch, first_row)?),
             TableKind::ResultTables => Rows::ResultTables(result_table_rows(batch, first_row)?),
+            TableKind::ModelAliases => Rows::Aliases(alias_rows(batch, first_row)?),
+            TableKind::ModelTags => Rows::Tags(tag_rows(batch, first_row)?),
+            TableKind::Events => {
+                return Err(CatalogError::Unsupported(
+                    "jammi.public.events is read-only".into(),
+                ));
+            }
         })
     }
 
@@ -253,6 +278,8 @@ impl Rows {
             Rows::TrainingJobs(r) => r.len(),
             Rows::EvalRuns(r) => r.len(),
             Rows::ResultTables(r) => r.len(),
+            Rows::Aliases(r) => r.len(),
+            Rows::Tags(r) => r.len(),
         }
     }
 
@@ -287,6 +314,20 @@ impl Rows {
                     create_result_table_in(tx, table)
                         .await
                         .map_err(at_row(row(i), format!("table {:?}", table.table_name)))?;
+                }
+            }
+            Rows::Aliases(rows) => {
+                for (i, a) in rows.iter().enumerate() {
+                    set_alias_in(tx, &a.model_id, &a.alias, a.version)
+                        .await
+                        .map_err(at_row(row(i), format!("alias {:?}", a.alias)))?;
+                }
+            }
+            Rows::Tags(rows) => {
+                for (i, t) in rows.iter().enumerate() {
+                    set_tag_in(tx, &t.model_id, t.version, &t.key, &t.value)
+                        .await
+                        .map_err(at_row(row(i), format!("tag {:?}", t.key)))?;
                 }
             }
         }
@@ -465,4 +506,52 @@ fn result_table_rows(batch: &RecordBatch, first_row: usize) -> CatalogResult<Vec
         out.push(table);
     }
     Ok(out)
+}
+
+/// Rows of an `INSERT INTO model_aliases`; the version is required.
+fn alias_rows(batch: &RecordBatch, first_row: usize) -> CatalogResult<Vec<AliasRow>> {
+    let model_id = text(column(batch, "model_id")?, "model_id")?;
+    let alias = text(column(batch, "alias")?, "alias")?;
+    let version = int(column(batch, "version")?, "version")?;
+    (0..batch.num_rows())
+        .map(|r| {
+            let what = format!("alias {:?}", opt_str(&alias, r).unwrap_or("NULL"));
+            (|| {
+                let row = AliasRow {
+                    model_id: req_str(&model_id, r, "model_id")?.to_owned(),
+                    alias: req_str(&alias, r, "alias")?.to_owned(),
+                    version: opt_version(&version, r, "version")?
+                        .ok_or_else(|| CatalogError::invalid("version", "must not be NULL"))?,
+                };
+                validate_alias(&row.model_id, &row.alias, row.version)?;
+                Ok(row)
+            })()
+            .map_err(at_row(first_row + r, what))
+        })
+        .collect()
+}
+
+/// Rows of an `INSERT INTO model_tags`; every column but the catalog's is required.
+fn tag_rows(batch: &RecordBatch, first_row: usize) -> CatalogResult<Vec<TagRow>> {
+    let model_id = text(column(batch, "model_id")?, "model_id")?;
+    let version = int(column(batch, "version")?, "version")?;
+    let key = text(column(batch, "key")?, "key")?;
+    let value = text(column(batch, "value")?, "value")?;
+    (0..batch.num_rows())
+        .map(|r| {
+            let what = format!("tag {:?}", opt_str(&key, r).unwrap_or("NULL"));
+            (|| {
+                let row = TagRow {
+                    model_id: req_str(&model_id, r, "model_id")?.to_owned(),
+                    version: opt_version(&version, r, "version")?
+                        .ok_or_else(|| CatalogError::invalid("version", "must not be NULL"))?,
+                    key: req_str(&key, r, "key")?.to_owned(),
+                    value: req_str(&value, r, "value")?.to_owned(),
+                };
+                validate_tag(&row.model_id, row.version, &row.key, &row.value)?;
+                Ok(row)
+            })()
+            .map_err(at_row(first_row + r, what))
+        })
+        .collect()
 }

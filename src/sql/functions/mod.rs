@@ -1,4 +1,4 @@
-//! The catalog's SQL functions (SPEC §7): asynchronous, volatile scalar UDFs that act for
+//! The catalog's SQL functions (SPEC §7, §13): asynchronous, volatile scalar UDFs that act for
 //! the scope of the session executing them (`sql::binding`). DataFusion 55 evaluates
 //! async UDFs only at execution (never while planning, constant folding or for
 //! `EXPLAIN`), and evaluates them over the *whole* input of the plan node that holds
@@ -10,6 +10,8 @@
 
 mod delete_model;
 mod register_model;
+mod set_model_alias;
+mod set_model_tag;
 
 use std::sync::Arc;
 
@@ -18,14 +20,19 @@ use datafusion::logical_expr::async_udf::AsyncScalarUDF;
 
 pub use delete_model::DELETE_MODEL;
 pub use register_model::REGISTER_MODEL;
+pub use set_model_alias::SET_MODEL_ALIAS;
+pub use set_model_tag::SET_MODEL_TAG;
 
 /// The names of every function that writes to the catalog.
-pub(crate) const CATALOG_FUNCTIONS: [&str; 2] = [REGISTER_MODEL, DELETE_MODEL];
+pub(crate) const CATALOG_FUNCTIONS: [&str; 4] =
+    [REGISTER_MODEL, DELETE_MODEL, SET_MODEL_ALIAS, SET_MODEL_TAG];
 
 /// The functions, ready to register in a session.
 pub(crate) fn all() -> Vec<ScalarUDF> {
     vec![
         AsyncScalarUDF::new(Arc::new(register_model::RegisterModelUdf::new())).into_scalar_udf(),
         AsyncScalarUDF::new(Arc::new(delete_model::DeleteModelUdf::new())).into_scalar_udf(),
+        AsyncScalarUDF::new(Arc::new(set_model_alias::SetModelAliasUdf::new())).into_scalar_udf(),
+        AsyncScalarUDF::new(Arc::new(set_model_tag::SetModelTagUdf::new())).into_scalar_udf(),
     ]
 }
