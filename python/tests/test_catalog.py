@@ -54,16 +54,51 @@ def models(url: str, tenant: str | None = TENANT_A) -> list[tuple[str, int]]:
     return list(zip(table.column("model_id").to_pylist(), table.column("version").to_pylist()))
 
 
-def test_the_catalog_registers_with_its_four_tables(url):
+def test_the_catalog_registers_with_its_seven_tables(url):
     ctx = session(JammiCatalog(url, TENANT_A))
     tables = ctx.sql(
         "SELECT table_schema, table_name FROM information_schema.tables "
         "WHERE table_catalog = 'jammi' AND table_schema = 'public' ORDER BY table_name"
     ).to_pydict()
     assert tables == {
-        "table_schema": ["public"] * 4,
-        "table_name": ["eval_runs", "models", "result_tables", "training_jobs"],
+        "table_schema": ["public"] * 7,
+        "table_name": [
+            "eval_runs",
+            "events",
+            "model_aliases",
+            "model_tags",
+            "models",
+            "result_tables",
+            "training_jobs",
+        ],
     }
+
+
+def test_an_alias_is_set_in_the_catalogs_session_and_read_in_yours(url):
+    seed(url)
+    catalog = JammiCatalog(url, TENANT_A)
+    ctx = session(catalog)
+    ctx.from_pandas(pd.DataFrame({"alias": ["champion"], "version": [2]}), name="promote")
+    moved = catalog.execute(
+        "SELECT set_model_alias('acme/emb', alias, version) AS moved FROM promote", ctx
+    )
+    assert moved.to_pydict() == {"moved": [True]}
+    # Read over the FFI in the analyst's session: the alias and its event.
+    aliases = ctx.sql(
+        "SELECT model_id, alias, version FROM jammi.public.model_aliases"
+    ).to_pydict()
+    assert aliases == {"model_id": ["acme/emb"], "alias": ["champion"], "version": [2]}
+    kinds = ctx.sql(
+        "SELECT kind FROM jammi.public.events WHERE model_id = 'acme/emb' ORDER BY event_id"
+    ).to_pydict()
+    assert kinds["kind"][-1] == "alias_set"
+    # Time travel runs in the catalog's session.
+    then = catalog.execute(
+        "SELECT count(*) AS n FROM model_aliases_as_of(TIMESTAMP '2000-01-01T00:00:00Z')"
+    )
+    assert then.to_pydict() == {"n": [0]}
+    now = catalog.execute("SELECT version FROM model_aliases_as_of(now())")
+    assert now.to_pydict() == {"version": [2]}
 
 
 def test_two_tenants_under_two_names_see_only_their_own_and_global_rows(url):

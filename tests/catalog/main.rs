@@ -4,6 +4,7 @@ mod concurrency;
 mod eval_runs_and_result_tables;
 mod faults;
 mod fuzz;
+mod history;
 mod migrations;
 mod models;
 mod tokens;

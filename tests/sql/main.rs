@@ -2,6 +2,7 @@
 
 mod connections;
 mod foreign;
+mod history;
 mod integers;
 mod join;
 mod oracle;

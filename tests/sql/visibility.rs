@@ -102,6 +102,9 @@ async fn information_schema_lists_tables_and_columns_without_rows(db: &TestDb) {
         tables,
         vec![
             vec!["eval_runs"],
+            vec!["events"],
+            vec!["model_aliases"],
+            vec!["model_tags"],
             vec!["models"],
             vec!["result_tables"],
             vec!["training_jobs"]

@@ -81,7 +81,15 @@ def test_get_objects_lists_the_catalog(seeded, server):
         assert "jammi" in catalogs
         schemas = {s["db_schema_name"]: s for s in catalogs["jammi"]["catalog_db_schemas"]}
         tables = sorted(t["table_name"] for t in schemas["public"]["db_schema_tables"])
-        assert tables == ["eval_runs", "models", "result_tables", "training_jobs"]
+        assert tables == [
+            "eval_runs",
+            "events",
+            "model_aliases",
+            "model_tags",
+            "models",
+            "result_tables",
+            "training_jobs",
+        ]
         schema = conn.adbc_get_table_schema("models", catalog_filter="jammi", db_schema_filter="public")
         assert "model_id" in schema.names and "tenant_id" in schema.names
 

@@ -364,6 +364,7 @@ async fn the_quickstart_prints_each_tenants_leaderboard() {
         .split_once('\n')
         .unwrap()
         .1;
+    let (globex, history) = globex.split_once("== 5.").expect("the alias steps");
     let globex = globex.split_once('\n').unwrap().1;
     assert!(
         acme.contains("| acme/support-embed                     | 2       | own    |"),
@@ -380,6 +381,21 @@ async fn the_quickstart_prints_each_tenants_leaderboard() {
         "globex saw acme's rows:\n{globex}"
     );
     assert_eq!(globex.matches("| global |").count(), 1, "{globex}");
+    // The champion before the move, from the event log, and now.
+    let (_, answer) = history.split_once("== 7.").expect("the time-travel step");
+    assert!(answer.contains("| then | 1       |"), "{answer}");
+    assert!(answer.contains("| now  | 2       |"), "{answer}");
+    for kind in [
+        "model_registered",
+        "eval_run_created",
+        "alias_set",
+        "tag_set",
+    ] {
+        assert!(
+            answer.contains(kind),
+            "{kind} missing from the history:\n{answer}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -518,15 +518,23 @@ async fn metadata_lists_the_catalog(db: &TestDb) {
         .collect();
     assert_eq!(
         listed,
-        ["eval_runs", "models", "result_tables", "training_jobs"]
-            .iter()
-            .map(|t| vec![
-                "jammi".into(),
-                "public".into(),
-                t.to_string(),
-                "BASE TABLE".into()
-            ])
-            .collect::<Vec<_>>()
+        [
+            "eval_runs",
+            "events",
+            "model_aliases",
+            "model_tags",
+            "models",
+            "result_tables",
+            "training_jobs"
+        ]
+        .iter()
+        .map(|t| vec![
+            "jammi".into(),
+            "public".into(),
+            t.to_string(),
+            "BASE TABLE".into()
+        ])
+        .collect::<Vec<_>>()
     );
 }
 
