@@ -3,9 +3,10 @@
 #
 #   bash examples/quickstart.sh
 #
-# Runs `jammi` (built with cargo unless $JAMMI names a binary) four times on a fresh
-# catalog file, each run with the scope a host application would give it, and prints
-# each tenant's leaderboard. Run it from the repository root.
+# Runs `jammi` (built with cargo unless $JAMMI names a binary) on a fresh catalog file,
+# each run with the scope a host application would give it, and prints each tenant's
+# leaderboard; then acme moves a `champion` alias and asks the event log which version was
+# champion before the move. Run it from the repository root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,3 +36,21 @@ echo "== 4a. acme's leaderboard: acme's models and the global ones, never globex
 jammi --tenant "$acme" -f examples/quickstart/4_leaderboard.sql
 echo "== 4b. globex's leaderboard"
 jammi --tenant "$globex" -f examples/quickstart/4_leaderboard.sql
+echo "== 5. acme makes version 1 its champion"
+jammi --tenant "$acme" -f examples/quickstart/5_champion.sql
+# An instant between the two promotions, for the time-travel query of step 7.
+sleep 0.05
+before_move=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+sleep 0.05
+echo "== 6. acme moves the champion alias to version 2"
+jammi --tenant "$acme" -f examples/quickstart/6_promote.sql
+echo "== 7. which version was champion at $before_move, which is now, and the history"
+jammi --tenant "$acme" -c "
+SELECT 'then' AS at, version FROM model_aliases_as_of(TIMESTAMP '$before_move')
+WHERE model_id = 'acme/support-embed' AND alias = 'champion'
+UNION ALL
+SELECT 'now', version FROM jammi.public.model_aliases
+WHERE model_id = 'acme/support-embed' AND alias = 'champion'
+ORDER BY at DESC" -c "
+SELECT event_id, kind, row_key FROM jammi.public.events
+WHERE model_id = 'acme/support-embed' ORDER BY event_id"
