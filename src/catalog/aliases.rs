@@ -89,8 +89,19 @@ pub(super) fn alias_from_row(row: &DbRow) -> Result<ModelAlias> {
 /// Checks an alias write against SPEC §9 / §13.
 pub(crate) fn validate_alias(model_id: &str, alias: &str, version: i32) -> Result<()> {
     validate::name("model_id", model_id)?;
-    validate::label("alias", alias)?;
+    alias_name(alias)?;
     validate::version("version", version)
+}
+
+/// An alias name: a label (1–128 characters, no control characters) that does not start
+/// with `:`. A model name may end with `:`, so without that rule the aliases `:x` of `m`
+/// and `x` of `m:` would share the row key `m:::x` in the event log.
+fn alias_name(alias: &str) -> Result<()> {
+    validate::label("alias", alias)?;
+    if alias.starts_with(':') {
+        return Err(CatalogError::invalid("alias", "must not start with ':'"));
+    }
+    Ok(())
 }
 
 /// Points the caller's `alias` of `model_id` at `version` (resolved by the get rule: own
@@ -151,7 +162,7 @@ impl Catalog {
     /// [`CatalogError::InvalidInput`].
     pub async fn remove_model_alias(&self, model_id: &str, alias: &str) -> Result<bool> {
         validate::name("model_id", model_id)?;
-        validate::label("alias", alias)?;
+        alias_name(alias)?;
         self.store()
             .transaction(self.scope(), TxOptions::write(), |tx| {
                 let (model_id, alias) = (model_id.to_owned(), alias.to_owned());

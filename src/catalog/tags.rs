@@ -184,8 +184,10 @@ impl Catalog {
         value: &str,
     ) -> Result<bool> {
         validate_tag(model_id, version, key, value)?;
+        // Serializable, as every write that points at a model row: a concurrent delete of
+        // the version conflicts with it (and is retried) rather than failing its foreign key.
         self.store()
-            .transaction(self.scope(), TxOptions::write(), |tx| {
+            .transaction(self.scope(), TxOptions::serializable(), |tx| {
                 let (model_id, key, value) =
                     (model_id.to_owned(), key.to_owned(), value.to_owned());
                 async move { set_in(tx, &model_id, version, &key, &value).await }.boxed()

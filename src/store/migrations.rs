@@ -277,7 +277,8 @@ const MIGRATIONS: &[Migration] = &[
             state      TEXT
         )",
             },
-            Both("CREATE INDEX events_by_owner ON events (owner, event_id)"),
+            // A scope's events of one table, in order: what time travel replays.
+            Both("CREATE INDEX events_by_owner ON events (owner, entity, event_id)"),
             Both("CREATE INDEX events_by_model ON events (model_id, owner, event_id)"),
             // Rows written before the log began get one event each, with their current
             // state, so that the log replays to the live tables from the start.

@@ -203,6 +203,8 @@ async fn bad_alias_and_tag_input_is_refused_by_field(db: &TestDb) {
             "alias",
             t.set_model_alias("m", "a\nb", 1).await.unwrap_err(),
         ),
+        // `:x` of `m` and `x` of `m:` would share one row key in the log.
+        ("alias", t.set_model_alias("m", ":x", 1).await.unwrap_err()),
         ("version", t.set_model_alias("m", "a", 0).await.unwrap_err()),
         (
             "model_id",
@@ -274,6 +276,30 @@ async fn tags_upsert_and_go_with_their_version(db: &TestDb) {
             ModelDeleted
         ]
     );
+}
+
+/// A tag set racing the delete of its version: either the tag lands first (and goes with
+/// the version) or the version is gone (*model not found*); never a database error.
+async fn a_tag_set_racing_a_delete_gets_a_typed_outcome(db: &TestDb) {
+    let t = db.scoped(TenantId::random());
+    for round in 1..=15 {
+        let version = t.register_model(model("raced")).await.unwrap().version;
+        let tagger = {
+            let t = t.clone();
+            tokio::spawn(async move { t.set_model_tag("raced", version, "k", "v").await })
+        };
+        let deleter = {
+            let t = t.clone();
+            tokio::spawn(async move { t.delete_model("raced", Some(version), false).await })
+        };
+        assert!(deleter.await.unwrap().expect("the delete succeeds"));
+        match tagger.await.unwrap() {
+            Ok(true) | Err(CatalogError::ModelNotFound { .. }) => {}
+            other => panic!("round {round}: {other:?}"),
+        }
+    }
+    assert_eq!(t.list_model_tags().await.unwrap(), vec![]);
+    assert_log_replays_to_live_tables(&t).await;
 }
 
 /// Makes the database itself refuse every event about the model `poison`, as a fault in
@@ -471,7 +497,10 @@ async fn random_write(c: &Catalog, rng: &mut Rng, step: usize) -> Result<(), Cat
         }
         13 => {
             let jobs = c.list_training_jobs().await?;
-            let Some(j) = jobs.iter().find(|j| j.tenant_id == c.scope()) else {
+            let running = |j: &&jammi_catalog::TrainingJob| {
+                j.tenant_id == c.scope() && j.status == jammi_catalog::JobStatus::Running
+            };
+            let Some(j) = jobs.iter().find(running) else {
                 return Ok(());
             };
             match rng.next_u64() % 3 {
@@ -491,10 +520,19 @@ async fn random_write(c: &Catalog, rng: &mut Rng, step: usize) -> Result<(), Cat
         }
         14 => c.reclaim_expired_training_jobs(2).await.map(drop),
         15 => c.delete_training_job(&job).await,
-        16 => c
-            .create_eval_run(NewEvalRun::new(name, "mteb", format!("{{\"s\":{step}}}")))
-            .await
-            .map(drop),
+        16 => match rng.next_u64() % 3 {
+            0 => {
+                let runs = c.list_eval_runs().await?;
+                match runs.iter().find(|r| r.tenant_id == c.scope()) {
+                    Some(run) => c.delete_eval_run(&run.run_id).await,
+                    None => Ok(()),
+                }
+            }
+            _ => c
+                .create_eval_run(NewEvalRun::new(name, "mteb", format!("{{\"s\":{step}}}")))
+                .await
+                .map(drop),
+        },
         17 => {
             let table = NewResultTable {
                 table_name: format!("t{}", rng.next_u64() % 3),
@@ -549,6 +587,33 @@ async fn the_log_replays_to_the_live_tables_and_to_any_past_instant(db: &TestDb)
                 "step {step}: a refused write left an event"
             );
         }
+        if step == 150 {
+            // The transitions a random sequence reaches rarely: an expired lease requeued,
+            // then a failure by the worker holding the next lease.
+            let t = &scopes[0];
+            t.register_model(model("lifecycle")).await.unwrap();
+            let mut job = NewTrainingJob::new("lifecycle", "lifecycle", "s3://d", "ce", "{}");
+            job.job_id = Some("lifecycle".into());
+            t.create_training_job(job).await.unwrap();
+            while t
+                .claim_next_training_job("w", Duration::from_millis(1))
+                .await
+                .unwrap()
+                .is_some()
+            {}
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert!(t.reclaim_expired_training_jobs(5).await.unwrap() >= 1);
+            let claimed = t
+                .claim_next_training_job("w", Duration::from_secs(60))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(
+                t.fail_training_job(&claimed.job_id, "w", "oom")
+                    .await
+                    .unwrap()
+            );
+        }
         if snapshot_at.contains(&step) {
             tokio::time::sleep(Duration::from_millis(2)).await;
             let at = now_micros();
@@ -583,9 +648,15 @@ async fn the_log_replays_to_the_live_tables_and_to_any_past_instant(db: &TestDb)
         TrainingJobCreated,
         TrainingJobClaimed,
         TrainingJobRequeued,
+        TrainingJobHeartbeat,
+        TrainingJobCompleted,
+        TrainingJobFailed,
+        TrainingJobDeleted,
         EvalRunCreated,
+        EvalRunDeleted,
         ResultTableCreated,
         ResultTableStatusSet,
+        ResultTableDeleted,
     ] {
         assert!(
             kinds.contains(&kind),
@@ -629,6 +700,7 @@ backend_tests!(
     a_tenants_alias_shadows_a_global_one_and_stays_its_own,
     bad_alias_and_tag_input_is_refused_by_field,
     tags_upsert_and_go_with_their_version,
+    a_tag_set_racing_a_delete_gets_a_typed_outcome,
     a_failed_or_retried_write_leaves_exactly_the_events_of_its_last_attempt,
     the_log_replays_to_the_live_tables_and_to_any_past_instant,
 );

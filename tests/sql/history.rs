@@ -8,7 +8,7 @@ use jammi_catalog::{ModelTask, RegisterModel};
 use crate::{explain, rows, session};
 use jammi_testkit::TestDb;
 use jammi_testkit::backend_tests;
-use jammi_testkit::fixture::{tenant_a, tenant_b};
+use jammi_testkit::fixture::{populate, tenant_a, tenant_b};
 
 async fn error(ctx: &SessionContext, sql: &str) -> String {
     let result = match ctx.sql(sql).await {
@@ -348,6 +348,41 @@ async fn time_travel_answers_what_was_champion_at_an_instant(db: &TestDb) {
     }
 }
 
+/// `DELETE FROM` the other tables records one event per removed row.
+async fn sql_deletes_record_their_events(db: &TestDb) {
+    populate(&db.catalog).await;
+    let ctx = session(&db.scoped(tenant_a()));
+    for (table, column, id) in [
+        ("training_jobs", "job_id", "a-job"),
+        ("eval_runs", "run_id", "a-run"),
+        ("result_tables", "table_name", "a-vectors"),
+    ] {
+        assert_eq!(
+            rows(
+                &ctx,
+                &format!("DELETE FROM jammi.public.{table} WHERE {column} = '{id}'")
+            )
+            .await,
+            vec![vec!["1"]],
+            "{table}"
+        );
+    }
+    let removed = rows(
+        &ctx,
+        "SELECT kind, entity, row_key, state IS NULL FROM jammi.public.events \
+         WHERE kind LIKE '%_deleted' ORDER BY event_id",
+    )
+    .await;
+    assert_eq!(
+        removed,
+        vec![
+            vec!["training_job_deleted", "training_jobs", "a-job", "true"],
+            vec!["eval_run_deleted", "eval_runs", "a-run", "true"],
+            vec!["result_table_deleted", "result_tables", "a-vectors", "true"],
+        ]
+    );
+}
+
 /// A model registered through the Rust API shows up in the SQL log too.
 async fn rust_and_sql_writes_share_one_log(db: &TestDb) {
     let catalog = db.scoped(tenant_a());
@@ -379,4 +414,5 @@ backend_tests!(
     events_are_read_only_scoped_and_pushed_down,
     time_travel_answers_what_was_champion_at_an_instant,
     rust_and_sql_writes_share_one_log,
+    sql_deletes_record_their_events,
 );
