@@ -449,6 +449,8 @@ async fn random_write(c: &Catalog, rng: &mut Rng, step: usize) -> Result<(), Cat
     let name = *rng.pick(&NAMES);
     let version = (rng.next_u64() % 2) as i32 + 1;
     let job = format!("job{}", rng.next_u64() % 4);
+    let alias = *rng.pick(&ALIASES);
+    let tag = *rng.pick(&["stage", "team"]);
     let worker = "w";
     match rng.next_u64() % 22 {
         0..=3 => c.register_model(model(name)).await.map(drop),
@@ -461,27 +463,13 @@ async fn random_write(c: &Catalog, rng: &mut Rng, step: usize) -> Result<(), Cat
             .await
             .map(drop),
         5 => c.delete_model(name, None, false).await.map(drop),
-        6 | 7 => c
-            .set_model_alias(name, *rng.pick(&ALIASES), version)
-            .await
-            .map(drop),
-        8 => c
-            .remove_model_alias(name, *rng.pick(&ALIASES))
-            .await
-            .map(drop),
+        6 | 7 => c.set_model_alias(name, alias, version).await.map(drop),
+        8 => c.remove_model_alias(name, alias).await.map(drop),
         9 => c
-            .set_model_tag(
-                name,
-                version,
-                *rng.pick(&["stage", "team"]),
-                &format!("v{step}"),
-            )
+            .set_model_tag(name, version, tag, &format!("v{step}"))
             .await
             .map(drop),
-        10 => c
-            .remove_model_tag(name, version, *rng.pick(&["stage", "team"]))
-            .await
-            .map(drop),
+        10 => c.remove_model_tag(name, version, tag).await.map(drop),
         11 => {
             let mut j = NewTrainingJob::new(name, name, "s3://data", "contrastive", "{}");
             j.job_id = Some(job);
@@ -588,8 +576,8 @@ async fn the_log_replays_to_the_live_tables_and_to_any_past_instant(db: &TestDb)
             );
         }
         if step == 150 {
-            // The transitions a random sequence reaches rarely: an expired lease requeued,
-            // then a failure by the worker holding the next lease.
+            // What a random sequence reaches only by luck: an expired lease requeued, a
+            // failure, a heartbeat and a completion by the lease holder, a tag removed.
             let t = &scopes[0];
             t.register_model(model("lifecycle")).await.unwrap();
             let mut job = NewTrainingJob::new("lifecycle", "lifecycle", "s3://d", "ce", "{}");
@@ -613,6 +601,32 @@ async fn the_log_replays_to_the_live_tables_and_to_any_past_instant(db: &TestDb)
                     .await
                     .unwrap()
             );
+            let mut job = NewTrainingJob::new("lifecycle", "lifecycle", "s3://d", "ce", "{}");
+            job.job_id = Some("lifecycle-2".into());
+            t.create_training_job(job).await.unwrap();
+            let claimed = loop {
+                let j = t
+                    .claim_next_training_job("w", Duration::from_secs(60))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                if j.job_id == "lifecycle-2" {
+                    break j;
+                }
+            };
+            assert!(
+                t.heartbeat_training_job(&claimed.job_id, "w", Duration::from_secs(60))
+                    .await
+                    .unwrap()
+            );
+            let out = t.register_model(model("lifecycle")).await.unwrap();
+            assert!(
+                t.finalize_training_job(&claimed.job_id, "w", "lifecycle", out.version, "/w", None)
+                    .await
+                    .unwrap()
+            );
+            assert!(t.set_model_tag("lifecycle", 1, "stage", "x").await.unwrap());
+            assert!(t.remove_model_tag("lifecycle", 1, "stage").await.unwrap());
         }
         if snapshot_at.contains(&step) {
             tokio::time::sleep(Duration::from_millis(2)).await;
