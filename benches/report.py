@@ -14,15 +14,21 @@ from pathlib import Path
 root = Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
 out = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/benchmarks.md")
 
-# (group, function, value) -> mean seconds
-means = {}
-for bench in root.glob("**/new/benchmark.json"):
-    meta = json.loads(bench.read_text())
-    estimates = json.loads((bench.parent / "estimates.json").read_text())
-    key = (meta["group_id"], meta["function_id"] or "", meta.get("value_str") or "")
-    # The estimate criterion prints: the slope of linear sampling, else the mean.
-    typical = estimates.get("slope") or estimates["mean"]
-    means[key] = typical["point_estimate"] / 1e9
+def read_estimates(run):
+    """(group, function, value) -> mean seconds, for criterion's `run` directory
+    (`new` for the latest run, or a baseline saved with --save-baseline)."""
+    found = {}
+    for bench in root.glob(f"**/{run}/benchmark.json"):
+        meta = json.loads(bench.read_text())
+        estimates = json.loads((bench.parent / "estimates.json").read_text())
+        key = (meta["group_id"], meta["function_id"] or "", meta.get("value_str") or "")
+        # The estimate criterion prints: the slope of linear sampling, else the mean.
+        typical = estimates.get("slope") or estimates["mean"]
+        found[key] = typical["point_estimate"] / 1e9
+    return found
+
+
+means = read_estimates("new")
 
 
 def read_json(path):
@@ -209,6 +215,28 @@ lines += ["", "Each concurrent register is a new version of the model the delete
           "eval run referencing it (a reference-adding write). Retries are the transactions the",
           "catalog retried (serialization conflicts, deadlocks); none reached a caller: every",
           "delete returned `true` and every register succeeded.", ""]
+
+# The registry writes as they were before the event log (SPEC §13): a criterion baseline
+# saved from the commit before it (see docs/performance.md for how), beside this run.
+before = read_estimates("before_events")
+if before:
+    lines += ["## Cost of the event log (SPEC §13)", "",
+              "Registry writes without the event log (criterion baseline `before_events`, saved by",
+              "running these benches on commit 13575df on this machine shortly before this run) and",
+              "with it (this run). Each write now appends its events in its own transaction: one",
+              "more statement per register or delete, one multi-row append per 500 rows of an INSERT.", "",
+              "| operation | before | after | ops/s before | ops/s after | after / before |",
+              "|---|---|---|---|---|---|"]
+    for backend in ["sqlite", "postgres"]:
+        for group, function, label, ops in [
+                ("register", "single", "`register_model`, auto version", 1),
+                ("delete", "idle", "`delete_model` with its reference scan", 1),
+                ("register", "insert_select", "`INSERT INTO … SELECT` of 100 000 models", 100_000)]:
+            b, a = before.get((group, f"{backend}/{function}", "")), get(group, f"{backend}/{function}")
+            if b is None or a is None:
+                continue
+            lines.append(f"| {label} ({backend}) | {fmt_time(b)} | {fmt_time(a)} | {ops / b:,.0f} | {ops / a:,.0f} | {fmt_ratio(ratio(a, b))} |")
+    lines.append("")
 
 # Written by the test `cli::insert_memory` (cargo test --release), not by a bench.
 rss = read_json(root.parent / "tmp" / "insert_rss.json")
