@@ -36,9 +36,8 @@ use Ddl::Both;
 macro_rules! backfill {
     ($object:ident, models) => {
         concat!(
-            "INSERT INTO events (owner, event_time, kind, entity, row_key, model_id, version, \
-               state) \
-             SELECT owner, updated_at, 'model_registered', 'models', model_id || '::' || version, \
+            backfill!(@head),
+            "owner, updated_at, 'model_registered', 'models', model_id || '::' || version, \
                model_id, version, ",
             stringify!($object),
             "('model_id', model_id, 'version', version, 'model_type', model_type, \
@@ -52,9 +51,8 @@ macro_rules! backfill {
     };
     ($object:ident, training_jobs) => {
         concat!(
-            "INSERT INTO events (owner, event_time, kind, entity, row_key, model_id, version, \
-               state) \
-             SELECT owner, updated_at, 'training_job_created', 'training_jobs', job_id, \
+            backfill!(@head),
+            "owner, updated_at, 'training_job_created', 'training_jobs', job_id, \
                output_model_id, output_version, ",
             stringify!($object),
             "('job_id', job_id, 'base_model_id', base_model_id, \
@@ -71,9 +69,8 @@ macro_rules! backfill {
     };
     ($object:ident, eval_runs) => {
         concat!(
-            "INSERT INTO events (owner, event_time, kind, entity, row_key, model_id, version, \
-               state) \
-             SELECT owner, created_at, 'eval_run_created', 'eval_runs', run_id, model_id, \
+            backfill!(@head),
+            "owner, created_at, 'eval_run_created', 'eval_runs', run_id, model_id, \
                model_version, ",
             stringify!($object),
             "('run_id', run_id, 'model_id', model_id, 'model_version', model_version, \
@@ -85,9 +82,8 @@ macro_rules! backfill {
     };
     ($object:ident, result_tables) => {
         concat!(
-            "INSERT INTO events (owner, event_time, kind, entity, row_key, model_id, version, \
-               state) \
-             SELECT owner, created_at, 'result_table_created', 'result_tables', table_name, \
+            backfill!(@head),
+            "owner, created_at, 'result_table_created', 'result_tables', table_name, \
                model_id, NULL, ",
             stringify!($object),
             "('table_name', table_name, 'source_id', source_id, 'model_id', model_id, \
@@ -96,6 +92,10 @@ macro_rules! backfill {
             backfill!(@text $object),
             " FROM result_tables ORDER BY created_at, owner, table_name"
         )
+    };
+    (@head) => {
+        "INSERT INTO events (owner, event_time, kind, entity, row_key, model_id, version, state) \
+         SELECT "
     };
     (@text json_object) => {
         ""

@@ -401,44 +401,38 @@ async fn assert_log_replays_to_live_tables(c: &Catalog) {
         ids.windows(2).all(|w| w[0] < w[1]),
         "{scope:?}: ids increase"
     );
-    assert_eq!(
-        sorted(replay::<jammi_catalog::ModelRecord>(&events, "models")),
-        sorted(c.list_models().await.unwrap()),
-        "{scope:?}: models"
+    assert_replays(&events, "models", c.list_models().await.unwrap(), scope);
+    let aliases = c.list_model_aliases().await.unwrap();
+    assert_replays(&events, "model_aliases", aliases, scope);
+    assert_replays(
+        &events,
+        "model_tags",
+        c.list_model_tags().await.unwrap(),
+        scope,
     );
-    assert_eq!(
-        sorted(replay::<jammi_catalog::ModelAlias>(
-            &events,
-            "model_aliases"
-        )),
-        sorted(c.list_model_aliases().await.unwrap()),
-        "{scope:?}: aliases"
+    let jobs = c.list_training_jobs().await.unwrap();
+    assert_replays(&events, "training_jobs", jobs, scope);
+    assert_replays(
+        &events,
+        "eval_runs",
+        c.list_eval_runs().await.unwrap(),
+        scope,
     );
+    let tables = c.list_result_tables().await.unwrap();
+    assert_replays(&events, "result_tables", tables, scope);
+}
+
+/// The rows of `entity` replayed from `events` are exactly `live`, in any order.
+fn assert_replays<T: DeserializeOwned + std::fmt::Debug>(
+    events: &[Event],
+    entity: &str,
+    live: Vec<T>,
+    scope: Option<TenantId>,
+) {
     assert_eq!(
-        sorted(replay::<jammi_catalog::ModelTag>(&events, "model_tags")),
-        sorted(c.list_model_tags().await.unwrap()),
-        "{scope:?}: tags"
-    );
-    assert_eq!(
-        sorted(replay::<jammi_catalog::TrainingJob>(
-            &events,
-            "training_jobs"
-        )),
-        sorted(c.list_training_jobs().await.unwrap()),
-        "{scope:?}: training jobs"
-    );
-    assert_eq!(
-        sorted(replay::<jammi_catalog::EvalRun>(&events, "eval_runs")),
-        sorted(c.list_eval_runs().await.unwrap()),
-        "{scope:?}: eval runs"
-    );
-    assert_eq!(
-        sorted(replay::<jammi_catalog::ResultTable>(
-            &events,
-            "result_tables"
-        )),
-        sorted(c.list_result_tables().await.unwrap()),
-        "{scope:?}: result tables"
+        sorted(replay::<T>(events, entity)),
+        sorted(live),
+        "{scope:?}: {entity}"
     );
 }
 

@@ -166,6 +166,12 @@ async fn a_bad_row_writes_no_alias_and_no_event(db: &TestDb) {
     assert_eq!(count(&ctx, "model_aliases").await, "0");
     assert_eq!(count(&ctx, "model_tags").await, "0");
     assert_eq!(count(&ctx, "events").await, events);
+    // A wrong argument count is refused while planning, with the function's usage.
+    let usage = error(&ctx, "SELECT set_model_tag('m', 1, 'k')").await;
+    assert!(
+        usage.contains("set_model_tag(model_id, version, key, value) takes 4 arguments, got 3"),
+        "{usage}"
+    );
 }
 
 async fn guarded_calls_of_the_new_functions_are_refused_not_run(db: &TestDb) {

@@ -5,13 +5,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, BooleanBuilder};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::async_udf::AsyncScalarUDFImpl;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
 
+use super::row_arrays;
 use crate::error::CatalogError;
 use crate::sql::binding::bound_catalog;
 use crate::sql::columns::{boolean, int, opt_str, opt_version, req_str, text};
@@ -19,61 +17,24 @@ use crate::sql::columns::{boolean, int, opt_str, opt_version, req_str, text};
 /// The function's SQL name.
 pub const DELETE_MODEL: &str = "delete_model";
 
-/// Deletes one owned model version per row (§4 delete): `true` when a row was deleted,
-/// `false` for an absent row with `if_exists`. NULL version means the latest; NULL
-/// `if_exists` means false.
-/// It holds no scope: each call acts for the session that executes it
-/// (`sql::binding`).
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub(crate) struct DeleteModelUdf {
-    signature: Signature,
-}
-
-impl DeleteModelUdf {
-    pub fn new() -> Self {
-        DeleteModelUdf {
-            signature: Signature::variadic_any(Volatility::Volatile),
-        }
-    }
-}
-
-impl ScalarUDFImpl for DeleteModelUdf {
-    fn name(&self) -> &str {
-        DELETE_MODEL
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    /// Called while planning: the place to refuse a wrong number of arguments with the
-    /// function's usage rather than DataFusion's signature dump.
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        if !(1..=3).contains(&arg_types.len()) {
-            return plan_err!(
-                "delete_model(model_id [, version [, if_exists]]) takes 1 to 3 arguments, got {}",
-                arg_types.len()
-            );
-        }
-        Ok(DataType::Boolean)
-    }
-
-    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        exec_err!("{DELETE_MODEL} runs only asynchronously")
-    }
-}
+catalog_udf!(
+    /// Deletes one owned model version per row (§4 delete): `true` when a row was deleted,
+    /// `false` for an absent row with `if_exists`. NULL version means the latest; NULL
+    /// `if_exists` means false.
+    /// It holds no scope: each call acts for the session that executes it
+    /// (`sql::binding`).
+    DeleteModelUdf,
+    DELETE_MODEL,
+    1..=3,
+    "delete_model(model_id [, version [, if_exists]])" -> DataType::Boolean
+);
 
 #[async_trait]
 impl AsyncScalarUDFImpl for DeleteModelUdf {
     async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let catalog = bound_catalog(&args.config_options)?;
         let rows = args.number_rows;
-        // Constant arguments arrive as scalars: expand every argument to one value per row.
-        let arrays = args
-            .args
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<Result<Vec<_>>>()?;
+        let arrays = row_arrays(&args)?;
         let model_id = text(&arrays[0], "model_id")?;
         let version = arrays.get(1).map(|a| int(a, "version")).transpose()?;
         let if_exists = arrays.get(2).map(|a| boolean(a, "if_exists")).transpose()?;

@@ -6,13 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::Int32Builder;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::async_udf::AsyncScalarUDFImpl;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
 
+use super::row_arrays;
 use crate::catalog::RegisterModel;
 use crate::error::CatalogError;
 use crate::sql::binding::bound_catalog;
@@ -21,59 +19,22 @@ use crate::sql::columns::{int, opt_str, opt_version, req_str, text};
 /// The function's SQL name.
 pub const REGISTER_MODEL: &str = "register_model";
 
-/// Registers one model version per row (§4 register); returns the version written.
-/// It holds no scope: each call acts for the session that executes it
-/// (`sql::binding`).
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub(crate) struct RegisterModelUdf {
-    signature: Signature,
-}
-
-impl RegisterModelUdf {
-    pub fn new() -> Self {
-        RegisterModelUdf {
-            signature: Signature::variadic_any(Volatility::Volatile),
-        }
-    }
-}
-
-impl ScalarUDFImpl for RegisterModelUdf {
-    fn name(&self) -> &str {
-        REGISTER_MODEL
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    /// Called while planning: the place to refuse a wrong number of arguments with the
-    /// function's usage rather than DataFusion's signature dump.
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        if !(5..=8).contains(&arg_types.len()) {
-            return plan_err!(
-                "register_model(model_id, version, model_type, backend, task [, base_model_id [, artifact_path [, config_json]]]) takes 5 to 8 arguments, got {}",
-                arg_types.len()
-            );
-        }
-        Ok(DataType::Int32)
-    }
-
-    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        exec_err!("{REGISTER_MODEL} runs only asynchronously")
-    }
-}
+catalog_udf!(
+    /// Registers one model version per row (§4 register); returns the version written.
+    /// It holds no scope: each call acts for the session that executes it
+    /// (`sql::binding`).
+    RegisterModelUdf,
+    REGISTER_MODEL,
+    5..=8,
+    "register_model(model_id, version, model_type, backend, task [, base_model_id [, artifact_path [, config_json]]])" -> DataType::Int32
+);
 
 #[async_trait]
 impl AsyncScalarUDFImpl for RegisterModelUdf {
     async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let catalog = bound_catalog(&args.config_options)?;
         let rows = args.number_rows;
-        // Constant arguments arrive as scalars: expand every argument to one value per row.
-        let arrays = args
-            .args
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<Result<Vec<_>>>()?;
+        let arrays = row_arrays(&args)?;
         let get = |i: usize| arrays.get(i);
         let model_id = text(&arrays[0], "model_id")?;
         let version = int(&arrays[1], "version")?;

@@ -5,13 +5,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::BooleanBuilder;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::async_udf::AsyncScalarUDFImpl;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
 
+use super::row_arrays;
 use crate::error::CatalogError;
 use crate::sql::binding::bound_catalog;
 use crate::sql::columns::{int, opt_str, opt_version, req_str, text};
@@ -19,57 +17,23 @@ use crate::sql::columns::{int, opt_str, opt_version, req_str, text};
 /// The function's SQL name.
 pub const SET_MODEL_ALIAS: &str = "set_model_alias";
 
-/// Creates or moves the session's alias per row (SPEC §13): `true` when the alias was
-/// created or moved, `false` when it already pointed at that version. Every argument is
-/// required. It holds no scope: each call acts for the session that executes it
-/// (`sql::binding`).
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub(crate) struct SetModelAliasUdf {
-    signature: Signature,
-}
-
-impl SetModelAliasUdf {
-    pub fn new() -> Self {
-        SetModelAliasUdf {
-            signature: Signature::variadic_any(Volatility::Volatile),
-        }
-    }
-}
-
-impl ScalarUDFImpl for SetModelAliasUdf {
-    fn name(&self) -> &str {
-        SET_MODEL_ALIAS
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        if arg_types.len() != 3 {
-            return plan_err!(
-                "set_model_alias(model_id, alias, version) takes 3 arguments, got {}",
-                arg_types.len()
-            );
-        }
-        Ok(DataType::Boolean)
-    }
-
-    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        exec_err!("{SET_MODEL_ALIAS} runs only asynchronously")
-    }
-}
+catalog_udf!(
+    /// Creates or moves the session's alias per row (SPEC §13): `true` when the alias was
+    /// created or moved, `false` when it already pointed at that version. Every argument is
+    /// required. It holds no scope: each call acts for the session that executes it
+    /// (`sql::binding`).
+    SetModelAliasUdf,
+    SET_MODEL_ALIAS,
+    3..=3,
+    "set_model_alias(model_id, alias, version)" -> DataType::Boolean
+);
 
 #[async_trait]
 impl AsyncScalarUDFImpl for SetModelAliasUdf {
     async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let catalog = bound_catalog(&args.config_options)?;
         let rows = args.number_rows;
-        let arrays = args
-            .args
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<Result<Vec<_>>>()?;
+        let arrays = row_arrays(&args)?;
         let model_id = text(&arrays[0], "model_id")?;
         let alias = text(&arrays[1], "alias")?;
         let version = int(&arrays[2], "version")?;
