@@ -141,6 +141,17 @@ impl Change {
         })
     }
 
+    /// Each of `rows`, read by `from_row`, was removed (a write's `RETURNING`).
+    pub fn removed_rows<T: Recorded>(
+        kind: EventKind,
+        rows: &[DbRow],
+        from_row: fn(&DbRow) -> Result<T>,
+    ) -> Result<Vec<Change>> {
+        rows.iter()
+            .map(|row| Ok(Change::removed(kind, &from_row(row)?)))
+            .collect()
+    }
+
     /// `row` (its last state) was removed.
     pub fn removed<T: Recorded>(kind: EventKind, row: &T) -> Change {
         let (model_id, version) = row.model_ref();

@@ -39,37 +39,30 @@ pub(crate) mod dml {
     /// table's name in `jammi.public` (every table but `models`, which deletes row by row
     /// through `delete_model_in`, and `events`, which nothing deletes).
     pub(crate) fn removed(table: &str, rows: &[DbRow]) -> Result<Vec<Change>> {
-        fn each<T: super::events::Recorded>(
-            rows: &[DbRow],
-            kind: EventKind,
-            from_row: fn(&DbRow) -> Result<T>,
-        ) -> Result<Vec<Change>> {
-            rows.iter()
-                .map(|row| Ok(Change::removed(kind, &from_row(row)?)))
-                .collect()
-        }
         match table {
-            "training_jobs" => each(
-                rows,
+            "training_jobs" => Change::removed_rows(
                 EventKind::TrainingJobDeleted,
+                rows,
                 super::training_jobs::job_from_row,
             ),
-            "eval_runs" => each(
-                rows,
+            "eval_runs" => Change::removed_rows(
                 EventKind::EvalRunDeleted,
+                rows,
                 super::eval_runs::run_from_row,
             ),
-            "result_tables" => each(
-                rows,
+            "result_tables" => Change::removed_rows(
                 EventKind::ResultTableDeleted,
+                rows,
                 super::result_tables::table_from_row,
             ),
-            "model_aliases" => each(
-                rows,
+            "model_aliases" => Change::removed_rows(
                 EventKind::AliasRemoved,
+                rows,
                 super::aliases::alias_from_row,
             ),
-            "model_tags" => each(rows, EventKind::TagRemoved, super::tags::tag_from_row),
+            "model_tags" => {
+                Change::removed_rows(EventKind::TagRemoved, rows, super::tags::tag_from_row)
+            }
             other => Err(crate::error::CatalogError::Unsupported(format!(
                 "rows of {other} are not deleted this way"
             ))),
@@ -186,11 +179,7 @@ impl Catalog {
                 let id = id.to_owned();
                 async move {
                     let rows = tx.write_returning(sql, &args![id]).await?;
-                    let changes = rows
-                        .iter()
-                        .map(|row| Ok(Change::removed(event, &from_row(row)?)))
-                        .collect::<Result<Vec<_>>>()?;
-                    events::record(tx, &changes).await?;
+                    events::record(tx, &Change::removed_rows(event, &rows, from_row)?).await?;
                     Ok(rows.len())
                 }
                 .boxed()

@@ -161,11 +161,10 @@ pub(crate) async fn remove_in(
 /// Removes every tag of the caller's model row `model_key` (which is being deleted) and
 /// returns their events, for the delete to append with its own.
 pub(super) async fn delete_of_model_in(tx: &mut Tx, model_key: &str) -> Result<Vec<Change>> {
-    tx.write_returning(&REMOVE_OF_MODEL, &args![model_key])
-        .await?
-        .iter()
-        .map(|row| Ok(Change::removed(EventKind::TagRemoved, &tag_from_row(row)?)))
-        .collect()
+    let rows = tx
+        .write_returning(&REMOVE_OF_MODEL, &args![model_key])
+        .await?;
+    Change::removed_rows(EventKind::TagRemoved, &rows, tag_from_row)
 }
 
 impl Catalog {

@@ -31,6 +31,27 @@ enum Ddl {
 
 use Ddl::Both;
 
+/// The event log's table; only its id column differs between the dialects.
+macro_rules! events_table {
+    ($id:literal) => {
+        concat!(
+            "CREATE TABLE events (
+            event_id   ",
+            $id,
+            ",
+            owner      TEXT NOT NULL,
+            event_time BIGINT NOT NULL,
+            kind       TEXT NOT NULL,
+            entity     TEXT NOT NULL,
+            row_key    TEXT NOT NULL,
+            model_id   TEXT,
+            version    BIGINT,
+            state      TEXT
+        )"
+        )
+    };
+}
+
 /// The statement that gives each existing row of a table its first event (migration 3):
 /// its state as a JSON object of its SQL columns, built by the backend's JSON function.
 macro_rules! backfill {
@@ -254,28 +275,8 @@ const MIGRATIONS: &[Migration] = &[
             // `row_key` names the changed row within its table and owner; `state` is the
             // row's full new state as JSON (NULL once it is removed).
             Ddl::Dialect {
-                sqlite: "CREATE TABLE events (
-            event_id   INTEGER PRIMARY KEY AUTOINCREMENT,
-            owner      TEXT NOT NULL,
-            event_time BIGINT NOT NULL,
-            kind       TEXT NOT NULL,
-            entity     TEXT NOT NULL,
-            row_key    TEXT NOT NULL,
-            model_id   TEXT,
-            version    BIGINT,
-            state      TEXT
-        )",
-                postgres: "CREATE TABLE events (
-            event_id   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            owner      TEXT NOT NULL,
-            event_time BIGINT NOT NULL,
-            kind       TEXT NOT NULL,
-            entity     TEXT NOT NULL,
-            row_key    TEXT NOT NULL,
-            model_id   TEXT,
-            version    BIGINT,
-            state      TEXT
-        )",
+                sqlite: events_table!("INTEGER PRIMARY KEY AUTOINCREMENT"),
+                postgres: events_table!("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
             },
             // A scope's events of one table, in order: what time travel replays.
             Both("CREATE INDEX events_by_owner ON events (owner, entity, event_id)"),
