@@ -230,26 +230,54 @@ const NEXT_VERSION: &str =
 /// writer before it gives up (each loss means another writer committed a version).
 const MAX_ALLOCATION_ROUNDS: usize = 1_000;
 
-const FIND_OWNED_LATEST: &str = "SELECT model_key, version FROM models \
-     WHERE model_id = $1 AND owner = $2 ORDER BY version DESC LIMIT 1";
 pub(super) const FIND_OWNED_VERSION: &str = "SELECT model_key, version FROM models \
      WHERE model_id = $1 AND owner = $2 AND version = $3";
 
-/// The four edges of SPEC §4 and the alias edge of §13 for a tenant's model: that
-/// tenant's references (only it can see, so reference, its rows by key).
-const REFERENCES_OWNED: &str = "SELECT \
-       EXISTS (SELECT 1 FROM result_tables WHERE model_id = $1 AND owner = $2) AS result_tables, \
-       EXISTS (SELECT 1 FROM training_jobs WHERE output_model_id = $1 AND owner = $2) AS outputs, \
-       EXISTS (SELECT 1 FROM training_jobs WHERE base_model_key = $3) AS bases, \
-       EXISTS (SELECT 1 FROM eval_runs WHERE model_key = $3) AS evals, \
-       EXISTS (SELECT 1 FROM model_aliases WHERE model_key = $3) AS aliases";
-/// For a global model every tenant's references count: any tenant may depend on it.
-const REFERENCES_GLOBAL: &str = "SELECT \
-       EXISTS (SELECT 1 FROM result_tables WHERE model_id = $1) AS result_tables, \
-       EXISTS (SELECT 1 FROM training_jobs WHERE output_model_id = $1) AS outputs, \
-       EXISTS (SELECT 1 FROM training_jobs WHERE base_model_key = $3) AS bases, \
-       EXISTS (SELECT 1 FROM eval_runs WHERE model_key = $3) AS evals, \
-       EXISTS (SELECT 1 FROM model_aliases WHERE model_key = $3) AS aliases";
+/// The version a delete removes, with what references it, in one read: the four edges of
+/// SPEC §4 and the alias edge of §13 (named as `delete_in` reports them), and whether it
+/// has tags to remove with it. A tenant's model counts that tenant's references (only it
+/// can see, so reference, its rows by name); a global model counts every tenant's, since
+/// any tenant may depend on it. `$1` name, `$2` the caller's owner.
+macro_rules! delete_target {
+    (owned, $which:literal) => {
+        delete_target!(
+            "EXISTS (SELECT 1 FROM result_tables WHERE model_id = $1 AND owner = $2) AS result_tables, \
+             EXISTS (SELECT 1 FROM training_jobs WHERE output_model_id = $1 AND owner = $2) AS outputs, ",
+            $which
+        )
+    };
+    (global, $which:literal) => {
+        delete_target!(
+            "EXISTS (SELECT 1 FROM result_tables WHERE model_id = $1) AS result_tables, \
+             EXISTS (SELECT 1 FROM training_jobs WHERE output_model_id = $1) AS outputs, ",
+            $which
+        )
+    };
+    ($by_name:literal, $which:literal) => {
+        concat!(
+            "SELECT model_key, version, ",
+            $by_name,
+            "EXISTS (SELECT 1 FROM training_jobs j WHERE j.base_model_key = m.model_key) AS bases, \
+             EXISTS (SELECT 1 FROM eval_runs e WHERE e.model_key = m.model_key) AS evals, \
+             EXISTS (SELECT 1 FROM model_aliases a WHERE a.model_key = m.model_key) AS aliases, \
+             EXISTS (SELECT 1 FROM model_tags t WHERE t.model_key = m.model_key) AS tagged \
+             FROM models m WHERE m.model_id = $1 AND m.owner = $2",
+            $which
+        )
+    };
+}
+
+/// [`delete_target!`] for each kind of owner, of the latest version or of version `$3`.
+const DELETE_TARGET: [[&str; 2]; 2] = [
+    [
+        delete_target!(owned, " ORDER BY m.version DESC LIMIT 1"),
+        delete_target!(owned, " AND m.version = $3"),
+    ],
+    [
+        delete_target!(global, " ORDER BY m.version DESC LIMIT 1"),
+        delete_target!(global, " AND m.version = $3"),
+    ],
+];
 
 const DELETE_BY_KEY: OwnedWrite = OwnedWrite::new(concat!(
     "DELETE FROM models WHERE owner = $1 AND model_key = $2 RETURNING ",
@@ -639,13 +667,14 @@ pub(crate) async fn delete_in(
 ) -> Result<bool> {
     let scope = tx.scope();
     let owner = tx.owner();
+    let statements = DELETE_TARGET[usize::from(scope.is_none())];
     let target = match version {
         None => {
-            tx.fetch_optional(FIND_OWNED_LATEST, &args![model_id, owner.as_str()])
+            tx.fetch_optional(statements[0], &args![model_id, owner.as_str()])
                 .await?
         }
         Some(v) => {
-            tx.fetch_optional(FIND_OWNED_VERSION, &args![model_id, owner.as_str(), v])
+            tx.fetch_optional(statements[1], &args![model_id, owner.as_str(), v])
                 .await?
         }
     };
@@ -661,15 +690,6 @@ pub(crate) async fn delete_in(
     };
     let key = target.text("model_key")?;
     let found_version = target.int32("version")?;
-
-    let references = if scope.is_some() {
-        REFERENCES_OWNED
-    } else {
-        REFERENCES_GLOBAL
-    };
-    let refs = tx
-        .fetch_one(references, &args![model_id, owner.as_str(), key.as_str()])
-        .await?;
     let edges: Vec<&'static str> = [
         ("result_tables", "result_tables.model_id"),
         ("outputs", "training_jobs.output_model_id"),
@@ -678,7 +698,7 @@ pub(crate) async fn delete_in(
         ("aliases", "model_aliases.model_key"),
     ]
     .into_iter()
-    .filter_map(|(column, edge)| match refs.bool(column) {
+    .filter_map(|(column, edge)| match target.bool(column) {
         Ok(true) => Some(Ok(edge)),
         Ok(false) => None,
         Err(e) => Some(Err(e)),
@@ -692,7 +712,13 @@ pub(crate) async fn delete_in(
         });
     }
     // A version's tags go with it, each with its own event, before the row they point at.
-    let mut changes = super::tags::delete_of_model_in(tx, &key).await?;
+    // The read above saw whether it has any (on Postgres a tag added since conflicts with
+    // that read, and the transaction is retried).
+    let mut changes = if target.bool("tagged")? {
+        super::tags::delete_of_model_in(tx, &key).await?
+    } else {
+        Vec::new()
+    };
     let deleted = tx.write_returning(&DELETE_BY_KEY, &args![key]).await?;
     for row in &deleted {
         changes.push(Change::removed(

@@ -217,7 +217,7 @@ impl ScanRead {
         let mut builder = RecordBatchReceiverStream::builder(schema, 2);
         let sender = builder.tx();
         if let Some(reader) = store.sqlite_reader() {
-            // SQLite: the statement steps on a blocking thread (see store::sqlite_scan),
+            // SQLite: the statement steps on a blocking thread (see store::sqlite),
             // which checks for a departed consumer at every row.
             builder.spawn(async move {
                 let mut conn = reader.acquire().await?;

@@ -1,12 +1,15 @@
 //! Turning a URL into a pool configured the way SPEC §5 asks.
 
+use std::ffi::CString;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::SqliteConnectOptions;
 
 use super::Pool;
+use super::sqlite::SqlitePool;
 use crate::error::{CatalogError, Result};
 
 /// How long a SQLite writer waits for the file lock before giving up. Writers hold the lock
@@ -36,41 +39,43 @@ pub(super) async fn connect(url: &str) -> Result<Pool> {
 
 async fn sqlite(url: &str) -> Result<Pool> {
     let in_memory = url == "sqlite::memory:" || url == ":memory:";
-    let options = if in_memory {
-        SqliteConnectOptions::from_str("sqlite::memory:")
-    } else if url.starts_with("sqlite:") {
-        SqliteConnectOptions::from_str(url)
+    // What SQLite opens (a `file:` URI keeps the URL's options, `?mode=ro` and the like,
+    // which SQLite reads itself), and the file it is.
+    let (open, file) = if in_memory {
+        // Every connection to `:memory:` is its own database, so an in-memory catalog
+        // lives on exactly one connection.
+        (":memory:".to_owned(), PathBuf::from(":memory:"))
+    } else if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        // sqlx checks the URL and decodes its path; the store opens the file itself (see
+        // `store::sqlite`).
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| CatalogError::invalid("database url", e.to_string()))?;
+        (format!("file:{rest}"), options.get_filename().to_owned())
     } else if url.contains("://") {
         return Err(CatalogError::invalid(
             "database url",
             format!("{url:?}: expected sqlite://PATH, a file path, or postgres://…"),
         ));
     } else {
-        Ok(SqliteConnectOptions::new().filename(url))
-    }
-    .map_err(|e| CatalogError::invalid("database url", e.to_string()))?;
-
-    let options = options
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true)
-        .busy_timeout(SQLITE_BUSY_TIMEOUT)
-        // LIKE pushed down from DataFusion must be case-sensitive, as it is there and on
-        // Postgres.
-        .pragma("case_sensitive_like", "ON")
-        // A 32 MiB page cache per connection (the default is 2 MiB), filled only as pages
-        // are read: large INSERTs and scans otherwise re-read b-tree pages from the OS.
-        .pragma("cache_size", "-32768")
-        // Statement journals (multi-row upserts) in memory rather than temp files.
-        .pragma("temp_store", "MEMORY");
-    // Every connection to `:memory:` is its own database, so an in-memory catalog lives on
-    // exactly one connection.
+        (url.to_owned(), PathBuf::from(url))
+    };
+    let open = CString::new(open)
+        .map_err(|_| CatalogError::invalid("database url", "the path holds NUL"))?;
     let max_connections = if in_memory { 1 } else { 8 };
-    let pool = SqlitePoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options)
-        .await?;
+    // Opening runs file I/O and may wait on the busy timeout: off the async threads.
+    let pool = tokio::task::spawn_blocking(move || {
+        SqlitePool::open(
+            open,
+            &file,
+            max_connections,
+            ACQUIRE_TIMEOUT,
+            SQLITE_BUSY_TIMEOUT,
+        )
+    })
+    .await
+    .map_err(|e| CatalogError::Unavailable(sqlx::Error::Protocol(e.to_string())))??;
     Ok(Pool::Sqlite(pool))
 }

@@ -12,7 +12,7 @@ mod connect;
 mod migrations;
 mod owned;
 mod retry;
-mod sqlite_scan;
+mod sqlite;
 mod tx;
 mod value;
 
@@ -22,12 +22,13 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{PgPool, SqlSafeStr};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub(crate) use owned::{OwnedWrite, OwnerParam};
 pub use retry::RetryPolicy;
-pub(crate) use sqlite_scan::SqliteReader;
+pub(crate) use sqlite::SqliteReader;
+pub use sqlite::SqliteRow;
 pub use tx::Tx;
 pub(crate) use value::RowValues;
 pub(crate) use value::args;
@@ -96,7 +97,7 @@ impl TxOptions {
 
 #[derive(Clone)]
 pub(crate) enum Pool {
-    Sqlite(SqlitePool),
+    Sqlite(sqlite::SqlitePool),
     Postgres(PgPool),
 }
 
@@ -127,10 +128,7 @@ pub(crate) struct ScanSlot {
 impl ScanSlots {
     fn for_pool(pool: &Pool) -> ScanSlots {
         let (connections, timeout) = match pool {
-            Pool::Sqlite(p) => (
-                p.options().get_max_connections(),
-                p.options().get_acquire_timeout(),
-            ),
+            Pool::Sqlite(p) => (p.max_connections(), p.acquire_timeout()),
             Pool::Postgres(p) => (
                 p.options().get_max_connections(),
                 p.options().get_acquire_timeout(),
@@ -253,7 +251,7 @@ impl Store {
     pub async fn close(&self) {
         self.scans.slots.close();
         match &self.pool {
-            Pool::Sqlite(p) => p.close().await,
+            Pool::Sqlite(p) => p.close(),
             Pool::Postgres(p) => p.close().await,
         }
     }
@@ -300,7 +298,7 @@ impl Store {
         match f(&mut tx).await {
             Ok(value) => {
                 match tx.conn {
-                    tx::TxConn::Sqlite(t) => t.commit().await?,
+                    tx::TxConn::Sqlite(t) => t.commit()?,
                     tx::TxConn::Postgres(t) => t.commit().await?,
                 }
                 Ok(value)
@@ -309,8 +307,8 @@ impl Store {
                 // The closure's error is what the caller needs; a failed rollback only means
                 // the connection is gone, and sqlx discards it.
                 let _ = match tx.conn {
-                    tx::TxConn::Sqlite(t) => t.rollback().await,
-                    tx::TxConn::Postgres(t) => t.rollback().await,
+                    tx::TxConn::Sqlite(t) => t.rollback(),
+                    tx::TxConn::Postgres(t) => t.rollback().await.map_err(CatalogError::from),
                 };
                 Err(error)
             }
@@ -319,13 +317,9 @@ impl Store {
 
     async fn begin(&self, scope: Scope, options: TxOptions) -> Result<Tx> {
         let conn = match &self.pool {
-            // A deferred transaction that later writes can fail with SQLITE_BUSY at once,
-            // without waiting on the busy timeout: writers take the lock up front.
-            Pool::Sqlite(pool) => tx::TxConn::Sqlite(if options.read_only {
-                pool.begin_with("BEGIN DEFERRED").await?
-            } else {
-                pool.begin_with("BEGIN IMMEDIATE").await?
-            }),
+            Pool::Sqlite(pool) => {
+                tx::TxConn::Sqlite(sqlite::SqliteTx::begin(pool, options.read_only).await?)
+            }
             Pool::Postgres(pool) => {
                 use Isolation::*;
                 let begin = match (options.isolation, options.read_only) {
@@ -351,12 +345,15 @@ impl Store {
     /// atomic on its own; this saves the BEGIN/COMMIT round trips on hot reads).
     pub(crate) async fn fetch_all(&self, sql: &'static str, args: &[Value]) -> Result<Vec<DbRow>> {
         Ok(match &self.pool {
-            Pool::Sqlite(pool) => value::bind_sqlite(sqlx::query(sql), args)
-                .fetch_all(pool)
-                .await?
-                .into_iter()
-                .map(DbRow::Sqlite)
-                .collect(),
+            Pool::Sqlite(pool) => {
+                let params: Vec<&Value> = args.iter().collect();
+                pool.acquire()
+                    .await?
+                    .fetch_all(sql, &params)?
+                    .into_iter()
+                    .map(DbRow::Sqlite)
+                    .collect()
+            }
             Pool::Postgres(pool) => value::bind_postgres(sqlx::query(sql), args)
                 .fetch_all(pool)
                 .await?
@@ -366,7 +363,8 @@ impl Store {
         })
     }
 
-    /// Streams the rows of a generated read (the DataFusion scan on Postgres). The caller
+    /// Streams the rows of a generated read (the DataFusion scan on Postgres; SQLite scans
+    /// go through [`Store::sqlite_reader`]). The caller
     /// holds a [`Store::scan_slot`] for as long as the stream lives.
     ///
     /// `sql` must be built only from the catalog's own identifiers and `$n` placeholders
@@ -379,11 +377,19 @@ impl Store {
         // Audited: the text holds no user value, only allow-listed identifiers.
         let sql = sqlx::AssertSqlSafe(sql);
         match &self.pool {
-            Pool::Sqlite(pool) => value::bind_sqlite(sqlx::query(sql), args)
-                .fetch(pool)
-                .map_ok(DbRow::Sqlite)
-                .map_err(CatalogError::from)
-                .boxed(),
+            Pool::Sqlite(pool) => {
+                let pool = pool.clone();
+                let sql = sql.into_sql_str();
+                futures::stream::once(async move {
+                    let params: Vec<&Value> = args.iter().collect();
+                    let rows = pool.acquire().await?.fetch_all(sql.as_str(), &params)?;
+                    Ok::<_, CatalogError>(futures::stream::iter(
+                        rows.into_iter().map(|r| Ok(DbRow::Sqlite(r))),
+                    ))
+                })
+                .try_flatten()
+                .boxed()
+            }
             Pool::Postgres(pool) => value::bind_postgres(sqlx::query(sql), args)
                 .fetch(pool)
                 .map_ok(DbRow::Postgres)

@@ -6,16 +6,17 @@
 //! column or owner predicate is a placeholder no caller fills (see [`super::owned`]), so a
 //! write outside the scope cannot be expressed (SPEC §2, defence in depth).
 
-use sqlx::{Postgres, SqlSafeStr, Sqlite};
+use sqlx::{Postgres, SqlSafeStr};
 
 use super::Backend;
 use super::owned::{self, OwnedWrite, OwnerParam};
-use super::value::{Bind, DbRow, Value, bind_postgres, bind_sqlite};
+use super::sqlite::SqliteTx;
+use super::value::{Bind, DbRow, Value, bind_postgres};
 use crate::error::{CatalogError, Result};
 use crate::tenant::Scope;
 
 pub(super) enum TxConn {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
@@ -62,12 +63,13 @@ impl Tx {
         args: &[Value],
     ) -> Result<Vec<DbRow>> {
         Ok(match &mut self.conn {
-            TxConn::Sqlite(tx) => bind_sqlite(sqlx::query(sql), args)
-                .fetch_all(&mut **tx)
-                .await?
-                .into_iter()
-                .map(DbRow::Sqlite)
-                .collect(),
+            TxConn::Sqlite(tx) => {
+                let params: Vec<&Value> = args.iter().collect();
+                tx.fetch_all(sql.into_sql_str().as_str(), &params)?
+                    .into_iter()
+                    .map(DbRow::Sqlite)
+                    .collect()
+            }
             TxConn::Postgres(tx) => bind_postgres(sqlx::query(sql), args)
                 .fetch_all(&mut **tx)
                 .await?
@@ -141,12 +143,14 @@ impl Tx {
     ) -> Result<Vec<DbRow>> {
         let Tx { conn, owner, .. } = self;
         let rows: Vec<DbRow> = match conn {
-            TxConn::Sqlite(tx) => bind_owned(sqlx::query(sql), owner, layout, args)
-                .fetch_all(&mut **tx)
-                .await?
-                .into_iter()
-                .map(DbRow::Sqlite)
-                .collect(),
+            TxConn::Sqlite(tx) => {
+                let owner = Value::from(owner.as_str());
+                let params = owned_params(&owner, layout, args);
+                tx.fetch_all(sql.into_sql_str().as_str(), &params)?
+                    .into_iter()
+                    .map(DbRow::Sqlite)
+                    .collect()
+            }
             TxConn::Postgres(tx) => bind_owned(sqlx::query(sql), owner, layout, args)
                 .fetch_all(&mut **tx)
                 .await?
@@ -210,10 +214,11 @@ impl Tx {
     ) -> Result<u64> {
         let Tx { conn, owner, .. } = self;
         Ok(match conn {
-            TxConn::Sqlite(tx) => bind_owned(sqlx::query(sql), owner, layout, args)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
+            TxConn::Sqlite(tx) => {
+                let owner = Value::from(owner.as_str());
+                let params = owned_params(&owner, layout, args);
+                tx.execute(sql.into_sql_str().as_str(), &params)?
+            }
             TxConn::Postgres(tx) => bind_owned(sqlx::query(sql), owner, layout, args)
                 .execute(&mut **tx)
                 .await?
@@ -223,10 +228,10 @@ impl Tx {
 
     async fn execute_unchecked(&mut self, sql: impl SqlSafeStr, args: &[Value]) -> Result<u64> {
         Ok(match &mut self.conn {
-            TxConn::Sqlite(tx) => bind_sqlite(sqlx::query(sql), args)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
+            TxConn::Sqlite(tx) => {
+                let params: Vec<&Value> = args.iter().collect();
+                tx.execute(sql.into_sql_str().as_str(), &params)?
+            }
             TxConn::Postgres(tx) => bind_postgres(sqlx::query(sql), args)
                 .execute(&mut **tx)
                 .await?
@@ -298,6 +303,17 @@ fn bind_owned<Q: Bind>(mut query: Q, owner: &str, layout: Layout, args: &[Value]
         }
     }
     query
+}
+
+/// The bind values of a write in order, the owner placed where `layout` says (SQLite,
+/// whose statements take a list of values rather than a query builder).
+fn owned_params<'a>(owner: &'a Value, layout: Layout, args: &'a [Value]) -> Vec<&'a Value> {
+    match layout {
+        Layout::Numbered => std::iter::once(owner).chain(args).collect(),
+        Layout::RowHead { rows, per_row } => (0..rows)
+            .flat_map(|row| std::iter::once(owner).chain(&args[row * per_row..(row + 1) * per_row]))
+            .collect(),
+    }
 }
 
 pub(super) fn at_most_one(mut rows: Vec<DbRow>) -> Result<Option<DbRow>> {

@@ -4,8 +4,9 @@
 //! (`Text(None)` binds a NULL text, `Int(None)` a NULL bigint), which Postgres needs.
 
 use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Postgres, Row, Sqlite};
+use sqlx::{Postgres, Row};
+
+use super::sqlite::SqliteRow;
 
 use crate::error::{CatalogError, Result};
 
@@ -97,18 +98,7 @@ macro_rules! impl_bind {
         }
     };
 }
-impl_bind!(Sqlite, sqlx::sqlite::SqliteArguments);
 impl_bind!(Postgres, sqlx::postgres::PgArguments);
-
-pub(crate) fn bind_sqlite<'q>(
-    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    args: &[Value],
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
-    for arg in args {
-        query = query.bind_value(arg);
-    }
-    query
-}
 
 pub(crate) fn bind_postgres<'q>(
     mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
@@ -140,74 +130,82 @@ impl RowValues for DbRow {
 
 /// A row read from either backend, with typed getters that name the column on failure.
 pub enum DbRow {
-    /// A SQLite row.
+    /// A SQLite row (read through SQLite's C API, see `store::sqlite`).
     Sqlite(SqliteRow),
     /// A Postgres row.
     Postgres(PgRow),
 }
 
-macro_rules! get {
-    ($self:ident, $col:ident, $ty:ty) => {
-        match $self {
-            DbRow::Sqlite(r) => r.try_get::<$ty, _>($col),
-            DbRow::Postgres(r) => r.try_get::<$ty, _>($col),
-        }
-        .map_err(|e| CatalogError::TypeConversion {
-            column: $col.to_owned(),
-            detail: e.to_string(),
-        })
-    };
+fn conversion(column: String, error: impl std::fmt::Display) -> CatalogError {
+    CatalogError::TypeConversion {
+        column,
+        detail: error.to_string(),
+    }
+}
+
+fn non_null<T>(column: &str, value: Option<T>) -> Result<T> {
+    value.ok_or_else(|| conversion(column.to_owned(), "unexpected NULL"))
 }
 
 impl DbRow {
     /// A non-NULL text column.
     pub fn text(&self, col: &str) -> Result<String> {
-        get!(self, col, String)
+        non_null(col, self.opt_text(col)?)
     }
 
     /// A nullable text column.
     pub fn opt_text(&self, col: &str) -> Result<Option<String>> {
-        get!(self, col, Option<String>)
+        match self {
+            DbRow::Sqlite(r) => Ok(r.opt_text(col)?.map(str::to_owned)),
+            DbRow::Postgres(r) => r
+                .try_get::<Option<String>, _>(col)
+                .map_err(|e| conversion(col.to_owned(), e)),
+        }
     }
 
     /// A non-NULL integer column.
     pub fn int(&self, col: &str) -> Result<i64> {
-        get!(self, col, i64)
+        non_null(col, self.opt_int(col)?)
     }
 
     /// A nullable integer column.
     pub fn opt_int(&self, col: &str) -> Result<Option<i64>> {
-        get!(self, col, Option<i64>)
+        match self {
+            DbRow::Sqlite(r) => r.opt_int(col),
+            DbRow::Postgres(r) => r
+                .try_get::<Option<i64>, _>(col)
+                .map_err(|e| conversion(col.to_owned(), e)),
+        }
     }
 
     /// A boolean (Postgres `boolean`, SQLite integer 0/1).
     pub fn bool(&self, col: &str) -> Result<bool> {
-        get!(self, col, bool)
+        match self {
+            DbRow::Sqlite(r) => Ok(non_null(col, r.opt_int(col)?)? != 0),
+            DbRow::Postgres(r) => r
+                .try_get::<bool, _>(col)
+                .map_err(|e| conversion(col.to_owned(), e)),
+        }
     }
 
     /// The text at position `i`, borrowed from the row (no copy on the scan path).
     pub fn str_at(&self, i: usize) -> Result<Option<&str>> {
-        let col = &i;
         match self {
-            DbRow::Sqlite(r) => r.try_get::<Option<&str>, _>(*col),
-            DbRow::Postgres(r) => r.try_get::<Option<&str>, _>(*col),
+            DbRow::Sqlite(r) => r.str_at(i),
+            DbRow::Postgres(r) => r
+                .try_get::<Option<&str>, _>(i)
+                .map_err(|e| conversion(format!("#{i}"), e)),
         }
-        .map_err(|e| CatalogError::TypeConversion {
-            column: format!("#{i}"),
-            detail: e.to_string(),
-        })
     }
 
     /// The integer at position `i`.
     pub fn int_at(&self, i: usize) -> Result<Option<i64>> {
         match self {
-            DbRow::Sqlite(r) => r.try_get::<Option<i64>, _>(i),
-            DbRow::Postgres(r) => r.try_get::<Option<i64>, _>(i),
+            DbRow::Sqlite(r) => r.int_at(i),
+            DbRow::Postgres(r) => r
+                .try_get::<Option<i64>, _>(i)
+                .map_err(|e| conversion(format!("#{i}"), e)),
         }
-        .map_err(|e| CatalogError::TypeConversion {
-            column: format!("#{i}"),
-            detail: e.to_string(),
-        })
     }
 
     /// An integer column that must fit an `i32` (versions).
