@@ -223,8 +223,12 @@ const INSERT_NEW_VERSION: OwnedWrite = OwnedWrite::new(concat!(
     model_columns!()
 ));
 
-const NEXT_VERSION: &str =
-    "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM models WHERE model_id = $1 AND owner = $2";
+/// The latest version as one backward index seek. Spelled `ORDER BY … LIMIT 1`, not
+/// `MAX(version)`: with statistics that predate a bulk insert, Postgres planned the
+/// aggregate as a scan of every version of the model (a register cost grew with the
+/// versions, 0.3 ms at 1 000), where this form is one index entry whatever the statistics.
+const NEXT_VERSION: &str = "SELECT COALESCE((SELECT version FROM models \
+       WHERE model_id = $1 AND owner = $2 ORDER BY version DESC LIMIT 1), 0) + 1 AS next";
 
 /// How many times one transaction re-allocates after losing a version to a concurrent
 /// writer before it gives up (each loss means another writer committed a version).
