@@ -22,7 +22,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::batch::BatchBuilder;
 use super::filter::{SqlPredicate, render_conjunction};
 use super::tables::{ColumnDef, TableDef};
-use crate::store::{RowValues, SqliteReader, Store, Value};
+use crate::store::{RowValues, Store, Value};
 use crate::tenant::{Scope, owner_of};
 
 /// Reads the visible rows of one catalog table.
@@ -203,9 +203,10 @@ struct ScanRead {
 }
 
 impl ScanRead {
-    /// Spawns the read: a task feeding a small channel, so that at most two batches wait for
-    /// a slow consumer. When the consumer is gone (e.g. a LIMIT was reached) the read stops
-    /// and the connection goes back to the pool.
+    /// Starts the read. On SQLite, a cursor that each poll steps for one batch; on
+    /// Postgres, a task feeding a small channel, so that at most two batches wait for a slow
+    /// consumer. When the consumer is gone (e.g. a LIMIT was reached) the read stops and
+    /// the connection goes back to the pool.
     fn start(self) -> SendableRecordBatchStream {
         let ScanRead {
             store,
@@ -214,53 +215,54 @@ impl ScanRead {
             args,
             mut batches,
         } = self;
+        if let Some(reader) = store.sqlite_reader() {
+            // SQLite: each poll steps the statement for one batch (see store::sqlite::scan).
+            // The cursor goes when the stream goes (e.g. a LIMIT was reached), and with it
+            // the connection.
+            let opened = async move {
+                let cursor = reader.open(&sql, &args).await?;
+                Ok::<_, crate::error::CatalogError>(futures::stream::try_unfold(
+                    (Some(cursor), batches),
+                    |(cursor, mut batches)| async move {
+                        let Some(mut cursor) = cursor else {
+                            return Ok(None);
+                        };
+                        let mut full = None;
+                        let ended = cursor.next_rows(|row| {
+                            full = batches.push(row)?;
+                            Ok(full.is_none())
+                        })?;
+                        let batch = if ended { batches.finish()? } else { full };
+                        let next = (Some(cursor).filter(|_| !ended), batches);
+                        Ok::<_, crate::error::CatalogError>(batch.map(|b| (b, next)))
+                    },
+                ))
+            };
+            let stream = futures::stream::once(opened)
+                .try_flatten()
+                .map_err(DataFusionError::from);
+            return Box::pin(RecordBatchStreamAdapter::new(schema, stream));
+        }
+        // Postgres: a task reads the rows as sqlx streams them.
         let mut builder = RecordBatchReceiverStream::builder(schema, 2);
         let sender = builder.tx();
-        if let Some(reader) = store.sqlite_reader() {
-            // SQLite: the statement steps on a blocking thread (see store::sqlite),
-            // which checks for a departed consumer at every row.
-            builder.spawn(async move {
-                let mut conn = reader.acquire().await?;
-                let read = tokio::task::spawn_blocking(move || -> Result<()> {
-                    SqliteReader::for_each_row(&mut conn, &sql, &args, |row| {
-                        if sender.is_closed() {
-                            return Ok(false);
-                        }
-                        match batches.push(row)? {
-                            Some(full) => Ok(sender.blocking_send(Ok(full)).is_ok()),
-                            None => Ok(true),
-                        }
-                    })?;
-                    if let Some(last) = batches.finish()? {
-                        let _ = sender.blocking_send(Ok(last));
-                    }
-                    Ok(())
-                });
-                match read.await {
-                    Ok(read) => read,
-                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                    Err(e) => Err(DataFusionError::ExecutionJoin(Box::new(e))),
+        builder.spawn(async move {
+            // Declared before `rows`, so dropped after it: the connection goes back to the
+            // pool before the next scan may take one.
+            let _slot = store.scan_slot().await?;
+            let mut rows = store.stream(sql, &args);
+            while let Some(row) = rows.try_next().await? {
+                if let Some(full) = batches.push(&row)?
+                    && sender.send(Ok(full)).await.is_err()
+                {
+                    return Ok(());
                 }
-            });
-        } else {
-            builder.spawn(async move {
-                // Declared before `rows`, so dropped after it: the connection goes back to
-                // the pool before the next scan may take one.
-                let _slot = store.scan_slot().await?;
-                let mut rows = store.stream(sql, &args);
-                while let Some(row) = rows.try_next().await? {
-                    if let Some(full) = batches.push(&row)?
-                        && sender.send(Ok(full)).await.is_err()
-                    {
-                        return Ok(());
-                    }
-                }
-                if let Some(last) = batches.finish()? {
-                    let _ = sender.send(Ok(last)).await;
-                }
-                Ok(())
-            });
-        }
+            }
+            if let Some(last) = batches.finish()? {
+                let _ = sender.send(Ok(last)).await;
+            }
+            Ok(())
+        });
         builder.build()
     }
 }

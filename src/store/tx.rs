@@ -536,12 +536,61 @@ mod tests {
         assert_eq!(models(store).await, before, "a refused write changed a row");
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_write_cannot_reach_a_row_of_another_owner_on_either_backend() {
+    /// A transaction whose future is dropped after a write (a cancelled statement, a
+    /// timeout): the write is rolled back, and the next writer gets in at once (on SQLite
+    /// the abandoned connection gives the file's lock and the process's writer turn back).
+    async fn an_abandoned_transaction_rolls_back_and_lets_the_next_writer_in(store: &Store) {
+        let tenant = Some(TenantId::random());
+        let catalog = Catalog::new(store.clone(), tenant);
+        let kept = catalog
+            .register_model(
+                RegisterModel::new("kept", "embedding", "candle", ModelTask::Ner).version(1),
+            )
+            .await
+            .unwrap();
+        let key = key_of(store, &owner_of(tenant)).await;
+        let abandoned = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            store.transaction(tenant, TxOptions::write(), |tx| {
+                let key = key.clone();
+                async move {
+                    tx.write(&SET_PATH_BY_KEY, &args!["/abandoned", key])
+                        .await?;
+                    futures::future::pending::<()>().await;
+                    Ok(())
+                }
+                .boxed()
+            }),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the transaction was meant to hang");
+        let next = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            catalog.register_model(RegisterModel::new(
+                "next",
+                "embedding",
+                "candle",
+                ModelTask::Ner,
+            )),
+        )
+        .await
+        .expect("the next writer got in")
+        .unwrap();
+        assert_eq!(next.version, 1);
+        let after = catalog.get_model("kept").await.unwrap();
+        assert_eq!(
+            after.artifact_path, kept.artifact_path,
+            "the abandoned write stayed"
+        );
+    }
+
+    /// Runs `body` on a fresh SQLite file, then (with `JAMMI_TEST_PG_URL`) on a fresh
+    /// Postgres schema.
+    async fn on_each_backend(body: impl AsyncFn(&Store)) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
         let store = Store::connect(&url).await.unwrap();
-        writes_cannot_reach_a_row_of_another_owner(&store).await;
+        body(&store).await;
         store.close().await;
 
         let Ok(base) = std::env::var("JAMMI_TEST_PG_URL") else {
@@ -558,11 +607,21 @@ mod tests {
         let store = Store::connect(&format!("{base}{sep}options=-c%20search_path%3D{schema}"))
             .await
             .unwrap();
-        writes_cannot_reach_a_row_of_another_owner(&store).await;
+        body(&store).await;
         store.close().await;
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
             .execute(&mut admin)
             .await
             .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_cannot_reach_a_row_of_another_owner_on_either_backend() {
+        on_each_backend(writes_cannot_reach_a_row_of_another_owner).await;
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_transaction_rolls_back_on_either_backend() {
+        on_each_backend(an_abandoned_transaction_rolls_back_and_lets_the_next_writer_in).await;
     }
 }

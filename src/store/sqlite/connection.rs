@@ -109,44 +109,67 @@ impl Connection {
         unsafe { ffi::sqlite3_get_autocommit(self.db.as_ptr()) == 0 }
     }
 
-    /// Runs `sql` with `params` bound (`$n` to `params[n - 1]`, `?` in order) and calls
-    /// `on_row` for each row until the rows end or it returns `Ok(false)`. Returns the rows
-    /// the statement changed (0 for a read). `sql` holds one statement.
+    /// Compiles `sql` (or takes it compiled from the cache) and binds `params` to it:
+    /// `$n` to `params[n - 1]`, `?` in order. `sql` holds one statement. Give it back
+    /// with [`Connection::give_back`] once its rows are read.
+    pub(crate) fn prepare(&mut self, sql: &str, params: &[&Value]) -> Result<Statement> {
+        let (key, prepared) = match self.statements.remove_entry(sql) {
+            Some((key, prepared)) => (Some(key), prepared),
+            None if sql.len() <= CACHED_SQL_MAX_LEN => {
+                (Some(sql.into()), Prepared::new(self.db, sql, true)?)
+            }
+            None => (None, Prepared::new(self.db, sql, false)?),
+        };
+        let statement = Statement {
+            db: self.db,
+            prepared: Some(prepared),
+            key,
+        };
+        if let Err(e) = statement.bind(params) {
+            self.give_back(statement);
+            return Err(e);
+        }
+        Ok(statement)
+    }
+
+    /// Ends a statement's run and keeps it compiled for the next (a long one is finalized).
+    pub(crate) fn give_back(&mut self, mut statement: Statement) {
+        let Some(prepared) = statement.prepared.take() else {
+            return;
+        };
+        let Some(key) = statement.key.take() else {
+            prepared.finalize();
+            return;
+        };
+        // SAFETY: the statement is live; reset ends its run (releasing its read of the
+        // database) and keeps the compiled program.
+        unsafe {
+            ffi::sqlite3_reset(prepared.raw.as_ptr());
+            ffi::sqlite3_clear_bindings(prepared.raw.as_ptr());
+        }
+        if self.statements.len() >= CACHE_CAPACITY {
+            self.clear_cache();
+        }
+        if let Some(replaced) = self.statements.insert(key, prepared) {
+            replaced.finalize();
+        }
+    }
+
+    /// Runs `sql` with `params` bound (see [`Connection::prepare`]) and calls `on_row`
+    /// for each row until the rows end or it returns `Ok(false)`. Returns the rows the
+    /// statement changed (0 for a read).
     pub(crate) fn run(
         &mut self,
         sql: &str,
         params: &[&Value],
-        mut on_row: impl FnMut(&SqliteRowRef<'_>) -> Result<bool>,
+        on_row: impl FnMut(&SqliteRowRef<'_>) -> Result<bool>,
     ) -> Result<u64> {
-        let db = self.db;
-        let cached = sql.len() <= CACHED_SQL_MAX_LEN;
-        let statement = if cached {
-            if !self.statements.contains_key(sql) {
-                if self.statements.len() >= CACHE_CAPACITY {
-                    self.clear_cache();
-                }
-                let prepared = Prepared::new(db, sql, true)?;
-                self.statements.insert(sql.into(), prepared);
-            }
-            Running::cached(db, &self.statements[sql])
-        } else {
-            Running::owned(db, Prepared::new(db, sql, false)?)
-        };
-        statement.bind(params)?;
-        loop {
-            // SAFETY: the statement is live, bound, and used by this thread alone.
-            match unsafe { ffi::sqlite3_step(statement.raw()) } {
-                ffi::SQLITE_ROW => {
-                    if !on_row(&statement.row())? {
-                        break;
-                    }
-                }
-                ffi::SQLITE_DONE => break,
-                _ => return Err(SqliteError::of(db).into_catalog()),
-            }
-        }
+        let mut statement = self.prepare(sql, params)?;
+        let stepped = statement.step(on_row);
+        self.give_back(statement);
+        stepped?;
         // SAFETY: the connection is open.
-        Ok(u64::try_from(unsafe { ffi::sqlite3_changes64(db.as_ptr()) }).unwrap_or(0))
+        Ok(u64::try_from(unsafe { ffi::sqlite3_changes64(self.db.as_ptr()) }).unwrap_or(0))
     }
 
     /// Runs `sql` and returns every row, owned.
@@ -250,40 +273,53 @@ fn column_names(raw: NonNull<ffi::sqlite3_stmt>) -> Arc<[Box<str>]> {
     }
 }
 
-/// A statement being run: reset and unbound when dropped (whatever ended the run), and
-/// finalized instead when it was prepared for this run only.
-struct Running {
+/// A compiled, bound statement taken out of its connection to be stepped, possibly over
+/// several calls (a scan). Given back to the connection ([`Connection::give_back`]) it is
+/// kept for the next run; dropped, it is finalized. Either must happen while its
+/// connection is open.
+pub(crate) struct Statement {
     db: NonNull<ffi::sqlite3>,
-    raw: NonNull<ffi::sqlite3_stmt>,
-    columns: Arc<[Box<str>]>,
-    finalize: bool,
+    prepared: Option<Prepared>,
+    /// The cache key, for a statement short enough to keep.
+    key: Option<Box<str>>,
 }
 
-impl Running {
-    fn cached(db: NonNull<ffi::sqlite3>, prepared: &Prepared) -> Running {
-        Running {
-            db,
-            raw: prepared.raw,
-            columns: Arc::clone(&prepared.columns),
-            finalize: false,
+// SAFETY: like its connection, used by one thread at a time (`&mut self` to step).
+unsafe impl Send for Statement {}
+
+impl Statement {
+    /// Steps the statement, calling `on_row` for each row until it returns `Ok(false)`
+    /// (the statement stays on that row, to go on from) or the rows end. Returns whether
+    /// they ended.
+    pub(crate) fn step(
+        &mut self,
+        mut on_row: impl FnMut(&SqliteRowRef<'_>) -> Result<bool>,
+    ) -> Result<bool> {
+        loop {
+            // SAFETY: the statement is live, bound, and used by this thread alone.
+            match unsafe { ffi::sqlite3_step(self.raw()) } {
+                ffi::SQLITE_ROW => {
+                    if !on_row(&self.row())? {
+                        return Ok(false);
+                    }
+                }
+                ffi::SQLITE_DONE => return Ok(true),
+                _ => return Err(SqliteError::of(self.db).into_catalog()),
+            }
         }
     }
 
-    fn owned(db: NonNull<ffi::sqlite3>, prepared: Prepared) -> Running {
-        Running {
-            db,
-            raw: prepared.raw,
-            columns: prepared.columns,
-            finalize: true,
-        }
+    fn prepared(&self) -> &Prepared {
+        self.prepared.as_ref().expect("present until given back")
     }
 
     fn raw(&self) -> *mut ffi::sqlite3_stmt {
-        self.raw.as_ptr()
+        self.prepared().raw.as_ptr()
     }
 
     fn row(&self) -> SqliteRowRef<'_> {
-        SqliteRowRef::new(self.db, self.raw, &self.columns)
+        let prepared = self.prepared();
+        SqliteRowRef::new(self.db, prepared.raw, &prepared.columns)
     }
 
     /// Binds `$n` to `params[n - 1]` and each `?` to the next value in order.
@@ -338,18 +374,10 @@ impl Running {
     }
 }
 
-impl Drop for Running {
+impl Drop for Statement {
     fn drop(&mut self) {
-        // SAFETY: the statement is live. A statement of this run only is finalized once,
-        // here; a cached one is reset, which ends the run (releasing its read of the
-        // database) and keeps the compiled program for the next one.
-        unsafe {
-            if self.finalize {
-                ffi::sqlite3_finalize(self.raw());
-            } else {
-                ffi::sqlite3_reset(self.raw());
-                ffi::sqlite3_clear_bindings(self.raw());
-            }
+        if let Some(prepared) = self.prepared.take() {
+            prepared.finalize();
         }
     }
 }
