@@ -4,14 +4,19 @@
 //! `JAMMI_TEST_PG_URL` is set. `python3 benches/report.py` turns criterion's output into
 //! `docs/benchmarks.md`. Groups:
 //!
-//! - `get_latest/{versions}`: `Catalog::get_model` vs raw sqlx running the same SQL.
+//! - `get_latest/{versions}`: `Catalog::get_model` vs raw sqlx running the same SQL, and on
+//!   SQLite vs the same SQL through SQLite's C API.
 //! - `point_query/{rows}`: `SELECT … WHERE model_id = …` through `ctx.sql` on catalogs of
 //!   1 000 and 1 000 000 rows across 1 000 tenants, planning and execution apart, vs the
 //!   same query on a `MemTable` of the tenant's rows.
-//! - `listing_scan`: a tenant's 100 000 rows into Arrow vs a `MemTable` of them and vs
-//!   sqlx fetching the same rows; the scan's own conversion time beside it.
-//! - `register`: single registers; `INSERT INTO … SELECT` of 100 000 rows vs raw sqlx
-//!   multi-row upserts in one transaction.
+//! - `listing_scan`: a tenant's 100 000 rows into Arrow vs a `MemTable` of them, vs sqlx
+//!   fetching the same rows, and vs the floor (SQLite: stepping the statement through the
+//!   C API; Postgres: a binary `COPY` of the rows); the scan's own conversion time beside it.
+//! - `registry`: register with an allocated version (of one model with 1 000+ versions,
+//!   and of new models) and delete with its reference scan, through the catalog and
+//!   through the baselines of `support/registry.rs`.
+//! - `register`: `INSERT INTO … SELECT` of 100 000 rows vs raw sqlx multi-row upserts in
+//!   one transaction.
 //! - `delete`: deleting a version (with its reference scan) alone and under 8 concurrent
 //!   registers of the same model (each with an eval run referencing it), with retries.
 
@@ -27,18 +32,14 @@ use jammi_catalog::{Catalog, ModelTask, NewEvalRun, RegisterModel, TenantId, reg
 use jammi_testkit::generate::{generate_models, generate_versions, model_name, tenant};
 use tokio::runtime::Runtime;
 
-/// The statement `Catalog::get_model` runs (`$1` the name, `$2` the caller's owner, `''`
-/// when unscoped), spelled out for the baseline that runs the same SQL through raw sqlx.
-const GET_MODEL_SQL: &str = "SELECT * FROM (SELECT model_key, model_id, version, model_type, task, \
-       backend, status, base_model_id, artifact_path, config_json, owner, created_at, updated_at, \
-       0 AS preference FROM models WHERE model_id = $1 AND owner = $2 \
-       ORDER BY version DESC LIMIT 1) AS own \
-     UNION ALL \
-     SELECT * FROM (SELECT model_key, model_id, version, model_type, task, backend, status, \
-       base_model_id, artifact_path, config_json, owner, created_at, updated_at, \
-       1 AS preference FROM models WHERE model_id = $1 AND owner = '' \
-       ORDER BY version DESC LIMIT 1) AS global \
-     ORDER BY preference LIMIT 1";
+#[path = "support/c_api.rs"]
+mod c_api;
+#[path = "support/registry.rs"]
+mod registry;
+#[path = "support/statements.rs"]
+mod statements;
+
+use registry::Baseline;
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -144,6 +145,12 @@ fn get_latest(c: &mut Criterion) {
                 BenchmarkId::new(format!("{backend}/raw_sqlx"), versions),
                 |b| b.to_async(&rt).iter(|| raw.get_latest(&name, &owner)),
             );
+            if backend == "sqlite" {
+                let mut c = rt.block_on(Baseline::open(&db.url));
+                group.bench_function(BenchmarkId::new("sqlite/c_api", versions), |b| {
+                    b.iter(|| rt.block_on(c.get_latest(&owner, &name)))
+                });
+            }
         }
     }
     group.finish();
@@ -168,14 +175,14 @@ impl RawPool {
 
     async fn get_latest(&self, name: &str, owner: &str) -> usize {
         match self {
-            RawPool::Sqlite(p) => sqlx::query(GET_MODEL_SQL)
+            RawPool::Sqlite(p) => sqlx::query(statements::GET_LATEST)
                 .bind(name)
                 .bind(owner)
                 .fetch_all(p)
                 .await
                 .unwrap()
                 .len(),
-            RawPool::Postgres(p) => sqlx::query(GET_MODEL_SQL)
+            RawPool::Postgres(p) => sqlx::query(statements::GET_LATEST)
                 .bind(name)
                 .bind(owner)
                 .fetch_all(p)
@@ -187,9 +194,7 @@ impl RawPool {
 
     /// Streams every model row `owner` can see, as the listing scan reads them.
     async fn count_visible(&self, owner: &str) -> usize {
-        const SQL: &str = "SELECT model_key, owner, model_id, version, model_type, task, \
-            backend, status, base_model_id, artifact_path, config_json, created_at, updated_at \
-            FROM models WHERE owner IN ($1, '')";
+        const SQL: &str = statements::LISTING;
         match self {
             RawPool::Sqlite(p) => {
                 sqlx::query(SQL)
@@ -273,6 +278,22 @@ fn point_query(c: &mut Criterion) {
                 },
             );
         }
+        // The scan's fixed cost per execution: a statement that finds no row, so what is
+        // left is taking a connection, starting the scan's tasks and running the statement.
+        let plan = rt.block_on(physical_plan(
+            &ctx,
+            "SELECT model_id FROM jammi.public.models WHERE model_id = 'no-such-model'",
+        ));
+        let task = ctx.task_ctx();
+        group.bench_function(
+            BenchmarkId::new(format!("{backend}/no_rows/execute"), rows),
+            |b| {
+                b.to_async(&rt).iter(|| async {
+                    let batches = collect(Arc::clone(&plan), Arc::clone(&task)).await.unwrap();
+                    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+                })
+            },
+        );
     }
     group.finish();
 }
@@ -312,7 +333,7 @@ fn listing_scan(c: &mut Criterion) {
                 );
             }
         }
-        // The floor under any sqlx-based scan: the same rows fetched, none converted.
+        // sqlx fetching the same rows, none converted.
         let raw = RawPool::open(&rt, &db.url);
         let owner = tenant(0).to_string();
         group.bench_function(format!("{backend}/raw_sqlx_fetch"), |b| {
@@ -320,9 +341,60 @@ fn listing_scan(c: &mut Criterion) {
                 assert_eq!(raw.count_visible(&owner).await, rows as usize);
             })
         });
+        // The floor: the fastest read of the same rows this machine has, no Arrow.
+        match &raw {
+            RawPool::Sqlite(_) => {
+                let mut c = c_api::CApi::open(&db.url);
+                group.bench_function("sqlite/floor", |b| {
+                    b.iter(|| assert_eq!(c_api_listing(&mut c, &owner), rows as usize))
+                });
+            }
+            RawPool::Postgres(pool) => {
+                use sqlx::postgres::PgPoolCopyExt;
+                // COPY takes no parameters: the owner is a UUID the bench made.
+                let copy = format!(
+                    "COPY ({}) TO STDOUT (FORMAT binary)",
+                    statements::LISTING.replace("$1", &format!("'{owner}'"))
+                );
+                group.bench_function("postgres/floor", |b| {
+                    b.to_async(&rt).iter(|| async {
+                        let bytes: usize = pool
+                            .copy_out_raw(&copy)
+                            .await
+                            .unwrap()
+                            .try_fold(0, |n, chunk| async move { Ok(n + chunk.len()) })
+                            .await
+                            .unwrap();
+                        assert!(bytes > rows as usize * 100);
+                    })
+                });
+            }
+        }
     }
     group.finish();
     write_beside_criterion("listing_scan", "conversion.json", conversions);
+}
+
+/// The listing's statement stepped through SQLite's C API, each value read in place (text
+/// as `&str`, checked UTF-8, as the scan reads it); returns the rows.
+fn c_api_listing(c: &mut c_api::CApi, owner: &str) -> usize {
+    let mut bytes = 0usize;
+    let rows = c.run(statements::LISTING, &[c_api::P::T(owner)], |stmt| {
+        for i in 0..13 {
+            // SAFETY: on a row of the statement, which has 13 columns.
+            unsafe {
+                match libsqlite3_sys::sqlite3_column_type(stmt, i) {
+                    libsqlite3_sys::SQLITE_INTEGER => {
+                        bytes += libsqlite3_sys::sqlite3_column_int64(stmt, i) as usize & 1
+                    }
+                    libsqlite3_sys::SQLITE_TEXT => bytes += c_api::column_str(stmt, i).len(),
+                    _ => {}
+                }
+            }
+        }
+    });
+    std::hint::black_box(bytes);
+    rows
 }
 
 /// The Arrow conversion inside the catalog's scan over all runs of `plan`: rows converted
@@ -361,25 +433,6 @@ fn write_beside_criterion(
 fn register(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("register");
-    for (backend, db) in databases(&rt) {
-        let catalog = rt
-            .block_on(Catalog::open(&db.url))
-            .unwrap()
-            .with_scope(Some(TenantId::random()));
-        group.bench_function(format!("{backend}/single"), |b| {
-            b.to_async(&rt).iter(|| async {
-                catalog
-                    .register_model(RegisterModel::new(
-                        "single",
-                        "embedding",
-                        "candle",
-                        ModelTask::Ner,
-                    ))
-                    .await
-                    .unwrap()
-            })
-        });
-    }
     // Bulk: 100 000 rows per iteration.
     let rows = 100_000u64;
     group.throughput(Throughput::Elements(rows));
@@ -558,9 +611,89 @@ fn delete_under_registers(c: &mut Criterion) {
     write_beside_criterion("delete", "retries.json", retries);
 }
 
+/// Registry operations one at a time (SPEC §10): the catalog and its baseline, each as
+/// its own tenant of the same database.
+fn registry(c: &mut Criterion) {
+    use std::time::Instant;
+    let rt = runtime();
+    let mut group = c.benchmark_group("registry");
+    for (backend, db) in databases(&rt) {
+        let t = TenantId::random();
+        let catalog = rt
+            .block_on(Catalog::open(&db.url))
+            .unwrap()
+            .with_scope(Some(t));
+        let mut baseline = rt.block_on(Baseline::open(&db.url));
+        let base_owner = TenantId::random().to_string();
+        let model = |name: &str| RegisterModel::new(name, "embedding", "candle", ModelTask::Ner);
+
+        // One model that already has 1 000 versions; every iteration adds one more.
+        rt.block_on(generate_versions(&catalog, "one", 1_000));
+        for _ in 0..1_000 {
+            rt.block_on(baseline.register(&base_owner, "one"));
+        }
+        group.bench_function(format!("{backend}/register_one_model/catalog"), |b| {
+            b.to_async(&rt)
+                .iter(|| async { catalog.register_model(model("one")).await.unwrap() })
+        });
+        group.bench_function(format!("{backend}/register_one_model/baseline"), |b| {
+            b.iter(|| rt.block_on(baseline.register(&base_owner, "one")))
+        });
+
+        // A new model each iteration.
+        let mut n = 0u64;
+        group.bench_function(format!("{backend}/register_distinct/catalog"), |b| {
+            b.iter(|| {
+                n += 1;
+                rt.block_on(catalog.register_model(model(&format!("distinct-{n}"))))
+                    .unwrap()
+            })
+        });
+        group.bench_function(format!("{backend}/register_distinct/baseline"), |b| {
+            b.iter(|| {
+                n += 1;
+                rt.block_on(baseline.register(&base_owner, &format!("distinct-{n}")))
+            })
+        });
+
+        // Delete of an unreferenced version with its reference scan; each iteration first
+        // registers the version it deletes (not timed).
+        group.bench_function(format!("{backend}/delete/catalog"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        let v = catalog.register_model(model("gone")).await.unwrap().version;
+                        let start = Instant::now();
+                        assert!(catalog.delete_model("gone", Some(v), false).await.unwrap());
+                        spent += start.elapsed();
+                    }
+                    spent
+                })
+            })
+        });
+        group.bench_function(format!("{backend}/delete/baseline"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        let v = baseline.register(&base_owner, "gone").await;
+                        let start = Instant::now();
+                        baseline.delete(&base_owner, "gone", v).await;
+                        spent += start.elapsed();
+                    }
+                    spent
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     get_latest,
+    registry,
     point_query,
     listing_scan,
     register,
