@@ -79,22 +79,7 @@ impl Baseline {
                     ],
                     |stmt| row = row_values(stmt),
                 );
-                let state = state_of(&MODEL_COLUMNS, &row);
-                let row_key = format!("{name}::{version}");
-                c.run(
-                    APPEND_EVENT,
-                    &[
-                        P::T(owner),
-                        P::I(now),
-                        P::T("model_registered"),
-                        P::T("models"),
-                        P::T(&row_key),
-                        P::T(name),
-                        P::I(version),
-                        P::T(&state),
-                    ],
-                    |_| {},
-                );
+                c_append(c, owner, now, "model_registered", name, version, &row);
                 c.run("COMMIT", &[], |_| {});
                 version
             }
@@ -151,22 +136,7 @@ impl Baseline {
                 c.run(DELETE_BY_KEY, &[P::T(owner), P::T(&key)], |stmt| {
                     row = row_values(stmt)
                 });
-                let row_key = format!("{name}::{version}");
-                let state = state_of(&MODEL_COLUMNS, &row);
-                c.run(
-                    APPEND_EVENT,
-                    &[
-                        P::T(owner),
-                        P::I(now),
-                        P::T("model_deleted"),
-                        P::T("models"),
-                        P::T(&row_key),
-                        P::T(name),
-                        P::I(version),
-                        P::T(&state),
-                    ],
-                    |_| {},
-                );
+                c_append(c, owner, now, "model_deleted", name, version, &row);
                 c.run("COMMIT", &[], |_| {});
             }
             Baseline::Postgres(pool) => {
@@ -207,6 +177,34 @@ impl Baseline {
                 .len(),
         }
     }
+}
+
+/// Appends the event of a model row through the C API, as `events::record` does.
+fn c_append(
+    c: &mut CApi,
+    owner: &str,
+    now: i64,
+    kind: &str,
+    name: &str,
+    version: i64,
+    row: &[Option<String>],
+) {
+    let row_key = format!("{name}::{version}");
+    let state = state_of(&MODEL_COLUMNS, row);
+    c.run(
+        APPEND_EVENT,
+        &[
+            P::T(owner),
+            P::I(now),
+            P::T(kind),
+            P::T("models"),
+            P::T(&row_key),
+            P::T(name),
+            P::I(version),
+            P::T(&state),
+        ],
+        |_| {},
+    );
 }
 
 fn pg_values(row: &sqlx::postgres::PgRow) -> Vec<Option<String>> {

@@ -110,7 +110,7 @@ pub(crate) enum Pool {
 /// them all and wait for one another until the acquire timeout. With one connection kept
 /// from scans, transactions (which never wait for a scan) always get one in turn, so the
 /// scans' consumers move on. A one-connection pool (`sqlite::memory:`) has none to keep
-/// back: there, the scan takes it, and a function over a scan longer than its read-ahead
+/// back: there, the scan takes it, and a function over a scan longer than one batch
 /// waits for that scan's own connection (docs/design.md).
 #[derive(Clone, Debug)]
 pub(crate) struct ScanSlots {
