@@ -156,8 +156,9 @@ impl Connection {
     }
 
     /// Runs `sql` with `params` bound (see [`Connection::prepare`]) and calls `on_row`
-    /// for each row until the rows end or it returns `Ok(false)`. Returns the rows the
-    /// statement changed (0 for a read).
+    /// for each row until the rows end or it returns `Ok(false)`. Returns the rows an
+    /// `INSERT`, `UPDATE` or `DELETE` changed (for another statement, SQLite's count of the
+    /// last such statement: not meaningful).
     pub(crate) fn run(
         &mut self,
         sql: &str,
