@@ -7,6 +7,7 @@
 
 use datafusion::error::DataFusionError;
 
+use crate::access::Access;
 use crate::tenant::TenantId;
 
 /// A `Result` whose error is [`CatalogError`].
@@ -66,6 +67,21 @@ pub enum CatalogError {
         scope: Option<TenantId>,
     },
 
+    /// The handle's access level does not allow the work (SPEC §14); nothing was read or
+    /// written for it.
+    #[error(
+        "permission denied: {action} needs {needed} access; this credential has {granted} access"
+    )]
+    PermissionDenied {
+        /// What was refused, in the caller's words where the catalog has them (the SQL
+        /// function or statement, or the kind of work).
+        action: std::borrow::Cow<'static, str>,
+        /// The level the work needs.
+        needed: Access,
+        /// The level the handle has.
+        granted: Access,
+    },
+
     /// An input was rejected before anything was written.
     #[error("invalid {field}: {reason}")]
     InvalidInput {
@@ -120,6 +136,21 @@ pub enum CatalogError {
         /// What went wrong with it.
         #[source]
         source: Box<CatalogError>,
+    },
+
+    /// A statement would build a value larger than its session allows (SPEC §14, see
+    /// `sql::limits`); nothing of it was built.
+    #[error("resources exhausted: {0}")]
+    LimitExceeded(String),
+
+    /// A statement ran past its session's time limit and was stopped.
+    #[error(
+        "the statement ran longer than the limit of {} s and was stopped",
+        timeout.as_secs_f64()
+    )]
+    DeadlineExceeded {
+        /// The limit.
+        timeout: std::time::Duration,
     },
 
     /// The operation is not something the catalog does (e.g. a SQL form it refuses).

@@ -26,6 +26,11 @@
 //!   only global rows); writes stamp the scope; deletes and mutations touch only rows whose
 //!   owner is exactly the scope, and answer *not found* otherwise. The store's transaction
 //!   carries the scope and refuses any write to a row of another owner.
+//! - **Access.** A handle also carries an access level ([`Access`]: read, write, admin).
+//!   [`Catalog::open`] gives full access; [`Catalog::narrowed`] lowers it (for the handle
+//!   and its store) and nothing raises it. Every write of the catalog runs in a store transaction, and
+//!   the store refuses one the level does not allow before it begins, and every write
+//!   statement the level does not allow before it runs.
 //! - **Storage.** Global rows store `owner = ''` rather than NULL, so one indexed equality
 //!   (`owner IN ($tenant, '')`) serves every scope on both backends. A model row's key is
 //!   `{tenant}::{name}::{version}` (or `{name}::{version}`), built in one function.
@@ -49,6 +54,7 @@
 //!
 //! - [`error`] — the one error enum.
 //! - [`tenant`] — tenant ids and scopes.
+//! - [`access`] — access levels (read, write, admin) and the one check that enforces them.
 //! - [`task`] — model tasks.
 //! - [`validate`] — input validation.
 //! - [`store`] — the backend abstraction: pools, closure transactions, retries, migrations.
@@ -59,6 +65,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::clone_on_ref_ptr)]
 
+pub mod access;
 pub mod catalog;
 mod clock;
 pub mod error;
@@ -69,6 +76,7 @@ pub mod tenant;
 pub mod tokens;
 pub mod validate;
 
+pub use access::{Access, Grant};
 pub use catalog::{
     Catalog, EvalRun, Event, EventKind, JobStatus, ModelAlias, ModelRecord, ModelStatus, ModelTag,
     NewEvalRun, NewResultTable, NewTrainingJob, RegisterModel, ResultTable, ResultTableStatus,
@@ -79,4 +87,4 @@ pub use sql::register_catalog;
 pub use store::{Backend, Isolation, RetryPolicy, Store, TxOptions};
 pub use task::ModelTask;
 pub use tenant::{Scope, TenantId};
-pub use tokens::{CreatedToken, TokenInfo, Tokens};
+pub use tokens::{CreatedToken, TokenInfo, TokenStatus, Tokens};

@@ -146,12 +146,11 @@ impl Catalog {
     /// [`CatalogError::ModelNotFound`] when no visible row has that version.
     pub async fn set_model_alias(&self, model_id: &str, alias: &str, version: i32) -> Result<bool> {
         validate_alias(model_id, alias, version)?;
-        self.store()
-            .transaction(self.scope(), TxOptions::serializable(), |tx| {
-                let (model_id, alias) = (model_id.to_owned(), alias.to_owned());
-                async move { set_in(tx, &model_id, &alias, version).await }.boxed()
-            })
-            .await
+        self.transaction(TxOptions::serializable(), |tx| {
+            let (model_id, alias) = (model_id.to_owned(), alias.to_owned());
+            async move { set_in(tx, &model_id, &alias, version).await }.boxed()
+        })
+        .await
     }
 
     /// Removes the caller's own alias `alias` of `model_id`: `true` when it existed. A
@@ -163,12 +162,11 @@ impl Catalog {
     pub async fn remove_model_alias(&self, model_id: &str, alias: &str) -> Result<bool> {
         validate::name("model_id", model_id)?;
         alias_name(alias)?;
-        self.store()
-            .transaction(self.scope(), TxOptions::write(), |tx| {
-                let (model_id, alias) = (model_id.to_owned(), alias.to_owned());
-                async move { remove_in(tx, &model_id, &alias).await }.boxed()
-            })
-            .await
+        self.transaction(TxOptions::write(), |tx| {
+            let (model_id, alias) = (model_id.to_owned(), alias.to_owned());
+            async move { remove_in(tx, &model_id, &alias).await }.boxed()
+        })
+        .await
     }
 
     /// The model version `alias` points at: the caller's own alias preferred over a

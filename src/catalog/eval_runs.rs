@@ -193,12 +193,11 @@ impl Catalog {
             ),
             ..run
         };
-        self.store()
-            .transaction(self.scope(), TxOptions::serializable(), |tx| {
-                let run = run.clone();
-                async move { create_in(tx, &run).await }.boxed()
-            })
-            .await
+        self.transaction(TxOptions::serializable(), |tx| {
+            let run = run.clone();
+            async move { create_in(tx, &run).await }.boxed()
+        })
+        .await
     }
 
     /// A visible eval run, the caller's own preferred over a global one.

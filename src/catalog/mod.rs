@@ -72,21 +72,23 @@ pub(crate) mod dml {
 
 use futures::FutureExt;
 
+use crate::access::{Access, Grant};
 use crate::error::{CatalogError, Result};
 use crate::store::{DbRow, OwnedWrite, Store, TxOptions, args};
 use crate::tenant::{Scope, owner_of};
 use crate::validate;
 use events::{Change, Recorded};
 
-/// A handle on the catalog, bound to one scope.
+/// A handle on the catalog, bound to one scope and one access level (SPEC §2, §14).
 #[derive(Clone, Debug)]
 pub struct Catalog {
     store: Store,
-    scope: Scope,
+    grant: Grant,
 }
 
 impl Catalog {
-    /// Opens (creating and migrating if needed) the catalog at `url`, unscoped.
+    /// Opens (creating and migrating if needed) the catalog at `url`, unscoped, with full
+    /// access.
     ///
     /// See [`Store::connect`] for the accepted URLs.
     ///
@@ -96,27 +98,69 @@ impl Catalog {
         Ok(Catalog::new(Store::connect(url).await?, None))
     }
 
-    /// A handle on an already-open store.
+    /// A handle with full access in `scope` on an already-open store: the host
+    /// application's own, which decides itself what its callers may do (and hands them
+    /// [`Catalog::narrowed`] handles).
+    ///
+    /// The level is at most the store's ceiling: a store taken from a narrowed handle makes
+    /// handles no stronger than that one.
     pub fn new(store: Store, scope: Scope) -> Self {
-        Catalog { store, scope }
+        let grant = Grant::full(scope).narrowed(store.ceiling());
+        Catalog { store, grant }
     }
 
-    /// The same catalog (same pool) bound to another scope.
+    /// The same catalog (same pool) bound to another scope, with this handle's access level.
     pub fn with_scope(&self, scope: Scope) -> Self {
         Catalog {
             store: self.store.clone(),
-            scope,
+            grant: Grant {
+                scope,
+                access: self.grant.access,
+            },
+        }
+    }
+
+    /// The same handle with at most `access`: the lower of its level and `access`, so a
+    /// handle can be narrowed and never widened. Every write of a narrowed handle (the Rust
+    /// API, and the SQL functions, `INSERT` and `DELETE` of sessions it is registered in)
+    /// that needs more is refused with [`CatalogError::PermissionDenied`] before anything is
+    /// read or written.
+    pub fn narrowed(&self, access: Access) -> Self {
+        Catalog {
+            store: self.store.narrowed(access),
+            grant: self.grant.narrowed(access),
         }
     }
 
     /// The scope this handle reads and writes for.
     pub fn scope(&self) -> Scope {
-        self.scope
+        self.grant.scope
     }
 
-    /// The underlying store.
+    /// What this handle may do in its scope.
+    pub fn access(&self) -> Access {
+        self.grant.access
+    }
+
+    /// Its scope and access level.
+    pub fn grant(&self) -> Grant {
+        self.grant
+    }
+
+    /// The underlying store (narrowed with the handle: see [`Store::narrowed`]).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Runs `f` in one store transaction with this handle's grant: the transaction writes
+    /// only the handle's rows, and only what its access level allows.
+    pub(crate) async fn transaction<T, F>(&self, options: TxOptions, f: F) -> Result<T>
+    where
+        T: Send,
+        F: for<'t> FnMut(&'t mut crate::store::Tx) -> futures::future::BoxFuture<'t, Result<T>>
+            + Send,
+    {
+        self.store.transaction(self.grant, options, f).await
     }
 }
 
@@ -174,8 +218,7 @@ impl Catalog {
     ) -> Result<()> {
         validate::text(field, id)?;
         let deleted = self
-            .store()
-            .transaction(self.scope(), TxOptions::write(), |tx| {
+            .transaction(TxOptions::write().needing(Access::Admin), |tx| {
                 let id = id.to_owned();
                 async move {
                     let rows = tx.write_returning(sql, &args![id]).await?;

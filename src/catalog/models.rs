@@ -6,6 +6,7 @@ use super::Catalog;
 use super::events::{self, Change, EventKind, Recorded};
 use super::key::model_key;
 use super::rows::{self, status_enum};
+use crate::access::Access;
 use crate::clock::now_micros;
 use crate::error::{CatalogError, Result};
 use crate::store::{DbRow, OwnedWrite, OwnerParam, Tx, TxOptions, Value, args};
@@ -549,12 +550,11 @@ impl Catalog {
             retry_on_unique_violation: params.version.is_none(),
             ..TxOptions::write()
         };
-        self.store()
-            .transaction(self.scope(), options, |tx| {
-                let params = params.clone();
-                async move { register_in(tx, &params).await }.boxed()
-            })
-            .await
+        self.transaction(options, |tx| {
+            let params = params.clone();
+            async move { register_in(tx, &params).await }.boxed()
+        })
+        .await
     }
 
     /// The latest visible version of `model_id`, preferring the caller's own rows over
@@ -652,12 +652,11 @@ impl Catalog {
         if_exists: bool,
     ) -> Result<bool> {
         validate::text("model_id", model_id)?;
-        self.store()
-            .transaction(self.scope(), TxOptions::serializable(), |tx| {
-                let model_id = model_id.to_owned();
-                async move { delete_in(tx, &model_id, version, if_exists).await }.boxed()
-            })
-            .await
+        self.transaction(TxOptions::serializable().needing(Access::Admin), |tx| {
+            let model_id = model_id.to_owned();
+            async move { delete_in(tx, &model_id, version, if_exists).await }.boxed()
+        })
+        .await
     }
 }
 

@@ -187,12 +187,11 @@ impl Catalog {
     /// [`CatalogError::InvalidInput`], [`CatalogError::AlreadyExists`] for a taken name.
     pub async fn create_result_table(&self, table: NewResultTable) -> Result<ResultTable> {
         table.validate()?;
-        self.store()
-            .transaction(self.scope(), TxOptions::serializable(), |tx| {
-                let table = table.clone();
-                async move { create_in(tx, &table).await }.boxed()
-            })
-            .await
+        self.transaction(TxOptions::serializable(), |tx| {
+            let table = table.clone();
+            async move { create_in(tx, &table).await }.boxed()
+        })
+        .await
     }
 
     /// A visible result table, the caller's own preferred over a global one.
@@ -233,8 +232,7 @@ impl Catalog {
             ));
         }
         let updated = self
-            .store()
-            .transaction(self.scope(), TxOptions::write(), |tx| {
+            .transaction(TxOptions::write(), |tx| {
                 let args = args![table_name, status.as_str(), row_count];
                 async move {
                     let rows = tx.write_returning(&SET_STATUS, &args).await?;

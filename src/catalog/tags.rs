@@ -185,13 +185,11 @@ impl Catalog {
         validate_tag(model_id, version, key, value)?;
         // Serializable, as every write that points at a model row: a concurrent delete of
         // the version conflicts with it (and is retried) rather than failing its foreign key.
-        self.store()
-            .transaction(self.scope(), TxOptions::serializable(), |tx| {
-                let (model_id, key, value) =
-                    (model_id.to_owned(), key.to_owned(), value.to_owned());
-                async move { set_in(tx, &model_id, version, &key, &value).await }.boxed()
-            })
-            .await
+        self.transaction(TxOptions::serializable(), |tx| {
+            let (model_id, key, value) = (model_id.to_owned(), key.to_owned(), value.to_owned());
+            async move { set_in(tx, &model_id, version, &key, &value).await }.boxed()
+        })
+        .await
     }
 
     /// Removes tag `key` of a model version the caller owns: `true` when it existed.
@@ -202,12 +200,11 @@ impl Catalog {
         validate::name("model_id", model_id)?;
         validate::version("version", version)?;
         validate::label("key", key)?;
-        self.store()
-            .transaction(self.scope(), TxOptions::write(), |tx| {
-                let (model_id, key) = (model_id.to_owned(), key.to_owned());
-                async move { remove_in(tx, &model_id, version, &key).await }.boxed()
-            })
-            .await
+        self.transaction(TxOptions::write(), |tx| {
+            let (model_id, key) = (model_id.to_owned(), key.to_owned());
+            async move { remove_in(tx, &model_id, version, &key).await }.boxed()
+        })
+        .await
     }
 
     /// Every visible tag (on the caller's own versions and on global ones), oldest first.

@@ -320,12 +320,11 @@ impl Catalog {
             ),
             ..job
         };
-        self.store()
-            .transaction(self.scope(), TxOptions::serializable(), |tx| {
-                let job = job.clone();
-                async move { create_in(tx, &job).await }.boxed()
-            })
-            .await
+        self.transaction(TxOptions::serializable(), |tx| {
+            let job = job.clone();
+            async move { create_in(tx, &job).await }.boxed()
+        })
+        .await
     }
 
     /// A visible training job, the caller's own preferred over a global one.
@@ -358,21 +357,19 @@ impl Catalog {
     ) -> Result<Option<TrainingJob>> {
         validate::worker(worker)?;
         validate::lease(lease)?;
-        self.store()
-            .transaction(self.scope(), TxOptions::write(), |tx| {
-                let worker = worker.to_owned();
-                async move {
-                    let now = now_micros();
-                    let sql = tx.dialect(&CLAIM_SQLITE, &CLAIM_POSTGRES);
-                    let args = args![worker, now.saturating_add(micros(lease)), now];
-                    let rows = tx.write_returning(sql, &args).await?;
-                    events::record(tx, &job_changes(&rows, |_| EventKind::TrainingJobClaimed)?)
-                        .await?;
-                    rows.first().map(job_from_row).transpose()
-                }
-                .boxed()
-            })
-            .await
+        self.transaction(TxOptions::write(), |tx| {
+            let worker = worker.to_owned();
+            async move {
+                let now = now_micros();
+                let sql = tx.dialect(&CLAIM_SQLITE, &CLAIM_POSTGRES);
+                let args = args![worker, now.saturating_add(micros(lease)), now];
+                let rows = tx.write_returning(sql, &args).await?;
+                events::record(tx, &job_changes(&rows, |_| EventKind::TrainingJobClaimed)?).await?;
+                rows.first().map(job_from_row).transpose()
+            }
+            .boxed()
+        })
+        .await
     }
 
     /// Extends the lease of a job `worker` holds. `false` when it no longer holds it.
@@ -417,17 +414,16 @@ impl Catalog {
         kind: EventKind,
         args: impl Fn(i64) -> [crate::store::Value; N] + Send + Sync,
     ) -> Result<bool> {
-        self.store()
-            .transaction(self.scope(), TxOptions::write(), |tx| {
-                let args = args(now_micros());
-                async move {
-                    let rows = tx.write_returning(sql, &args).await?;
-                    events::record(tx, &job_changes(&rows, |_| kind)?).await?;
-                    Ok(rows.len() == 1)
-                }
-                .boxed()
-            })
-            .await
+        self.transaction(TxOptions::write(), |tx| {
+            let args = args(now_micros());
+            async move {
+                let rows = tx.write_returning(sql, &args).await?;
+                events::record(tx, &job_changes(&rows, |_| kind)?).await?;
+                Ok(rows.len() == 1)
+            }
+            .boxed()
+        })
+        .await
     }
 
     /// Returns the caller's running jobs whose lease ran out to the queue, or fails them
@@ -439,21 +435,20 @@ impl Catalog {
         if max_attempts < 1 {
             return Err(CatalogError::invalid("max_attempts", "must be at least 1"));
         }
-        self.store()
-            .transaction(self.scope(), TxOptions::write(), |tx| {
-                async move {
-                    let args = args![max_attempts, now_micros()];
-                    let rows = tx.write_returning(&RECLAIM, &args).await?;
-                    let changes = job_changes(&rows, |job| match job.status {
-                        JobStatus::Failed => EventKind::TrainingJobFailed,
-                        _ => EventKind::TrainingJobRequeued,
-                    })?;
-                    events::record(tx, &changes).await?;
-                    Ok(rows.len() as u64)
-                }
-                .boxed()
-            })
-            .await
+        self.transaction(TxOptions::write(), |tx| {
+            async move {
+                let args = args![max_attempts, now_micros()];
+                let rows = tx.write_returning(&RECLAIM, &args).await?;
+                let changes = job_changes(&rows, |job| match job.status {
+                    JobStatus::Failed => EventKind::TrainingJobFailed,
+                    _ => EventKind::TrainingJobRequeued,
+                })?;
+                events::record(tx, &changes).await?;
+                Ok(rows.len() as u64)
+            }
+            .boxed()
+        })
+        .await
     }
 
     /// Completes a job: a compare-and-set that succeeds only for the current lease holder
@@ -486,56 +481,55 @@ impl Catalog {
             artifact_path.to_owned(),
             metrics.map(str::to_owned),
         );
-        self.store()
-            .transaction(self.scope(), TxOptions::write(), |tx| {
-                let (job_id, worker, output_model_id, artifact_path, metrics) = (
-                    job_id.clone(),
-                    worker.clone(),
-                    output_model_id.clone(),
-                    artifact_path.clone(),
-                    metrics.clone(),
-                );
-                async move {
-                    let now = now_micros();
-                    let won = tx
-                        .write_returning(
-                            &FINALIZE,
-                            &args![
-                                job_id,
-                                worker,
-                                output_model_id.as_str(),
-                                output_version,
-                                metrics,
-                                now
-                            ],
-                        )
-                        .await?;
-                    if won.len() != 1 {
-                        return Ok(false);
-                    }
-                    let written = tx
-                        .write_returning(
-                            &WRITE_ARTIFACT,
-                            &args![output_model_id.as_str(), output_version, artifact_path, now],
-                        )
-                        .await?;
-                    let [model] = written.as_slice() else {
-                        return Err(CatalogError::ModelNotFound {
-                            model: output_model_id,
-                            version: Some(output_version),
-                        });
-                    };
-                    let mut changes = job_changes(&won, |_| EventKind::TrainingJobCompleted)?;
-                    changes.push(Change::written(
-                        EventKind::ModelUpdated,
-                        &model_from_row(model)?,
-                    )?);
-                    events::record(tx, &changes).await?;
-                    Ok(true)
+        self.transaction(TxOptions::write(), |tx| {
+            let (job_id, worker, output_model_id, artifact_path, metrics) = (
+                job_id.clone(),
+                worker.clone(),
+                output_model_id.clone(),
+                artifact_path.clone(),
+                metrics.clone(),
+            );
+            async move {
+                let now = now_micros();
+                let won = tx
+                    .write_returning(
+                        &FINALIZE,
+                        &args![
+                            job_id,
+                            worker,
+                            output_model_id.as_str(),
+                            output_version,
+                            metrics,
+                            now
+                        ],
+                    )
+                    .await?;
+                if won.len() != 1 {
+                    return Ok(false);
                 }
-                .boxed()
-            })
-            .await
+                let written = tx
+                    .write_returning(
+                        &WRITE_ARTIFACT,
+                        &args![output_model_id.as_str(), output_version, artifact_path, now],
+                    )
+                    .await?;
+                let [model] = written.as_slice() else {
+                    return Err(CatalogError::ModelNotFound {
+                        model: output_model_id,
+                        version: Some(output_version),
+                    });
+                };
+                let mut changes = job_changes(&won, |_| EventKind::TrainingJobCompleted)?;
+                changes.push(Change::written(
+                    EventKind::ModelUpdated,
+                    &model_from_row(model)?,
+                )?);
+                events::record(tx, &changes).await?;
+                Ok(true)
+            }
+            .boxed()
+        })
+        .await
     }
 
     /// Deletes a training job the caller owns.

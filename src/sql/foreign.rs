@@ -48,8 +48,8 @@ use tokio::runtime::Runtime;
 use super::functions::CATALOG_FUNCTIONS;
 use super::provider::JammiCatalogProvider;
 use super::{CATALOG_NAME, register_catalog};
+use crate::access::Grant;
 use crate::catalog::Catalog;
-use crate::tenant::Scope;
 
 /// A catalog handle with the runtime its I/O runs on, for sessions of another library.
 #[derive(Debug, Clone)]
@@ -59,9 +59,10 @@ pub struct ForeignCatalog {
 }
 
 impl ForeignCatalog {
-    /// Opens the database at `url` (migrating it, as [`Catalog::open`] does) for `scope`,
-    /// on a runtime of its own. Call it from a thread that runs no tokio runtime.
-    pub fn open(url: &str, scope: Scope) -> crate::Result<Self> {
+    /// Opens the database at `url` (migrating it, as [`Catalog::open`] does) for `grant`
+    /// (its scope, and at most its access level for every write, reads over the FFI
+    /// included), on a runtime of its own. Call it from a thread that runs no tokio runtime.
+    pub fn open(url: &str, grant: Grant) -> crate::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("jammi-catalog")
@@ -70,7 +71,10 @@ impl ForeignCatalog {
             .map_err(|e| {
                 crate::CatalogError::Unsupported(format!("cannot start the catalog's runtime: {e}"))
             })?;
-        let catalog = runtime.block_on(Catalog::open(url))?.with_scope(scope);
+        let catalog = runtime
+            .block_on(Catalog::open(url))?
+            .with_scope(grant.scope)
+            .narrowed(grant.access);
         Ok(ForeignCatalog {
             catalog,
             runtime: Arc::new(OwnedRuntime(Some(runtime))),

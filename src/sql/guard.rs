@@ -4,6 +4,8 @@
 //! - **Catalog function calls that would not act on exactly the selected rows**
 //!   (`sql::placement` says which placements are accepted, and why).
 //! - **DELETE forms whose filters would be extracted wrongly** (below).
+//! - **Writes the session's access level does not allow** (SPEC §14): refused here with
+//!   the statement's own words, before any scan of it reads a row.
 //!
 //! It also keeps `INSERT`'s integers exact: DataFusion casts an INSERT's values to the
 //! table's types, and its cast truncates (`2.5` becomes version 2) or fails without
@@ -33,16 +35,21 @@ use datafusion::logical_expr::{
 
 use datafusion::optimizer::AnalyzerRule;
 
+use super::binding::bound_catalog;
+use super::functions::{CATALOG_FUNCTIONS, access_to_call};
 use super::placement;
+use crate::access::Access;
 use crate::sql::table::CatalogTable;
+use crate::sql::tables::TableDef;
 
 /// The analyzer rule registered with the catalog.
 #[derive(Debug, Default)]
 pub(crate) struct CatalogGuard;
 
 impl AnalyzerRule for CatalogGuard {
-    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
         placement::check(&plan)?;
+        check_access(&plan, config)?;
         let mut refusal = None;
         plan.apply_with_subqueries(|node| {
             if let LogicalPlan::Dml(dml) = node
@@ -62,6 +69,58 @@ impl AnalyzerRule for CatalogGuard {
     fn name(&self) -> &str {
         "jammi_guard"
     }
+}
+
+/// Refuses a statement that writes to the catalog more than the session's access level
+/// allows (SPEC §14), naming what in it needs which level, before any of it runs (so none
+/// of its scans reads a row). A plain `EXPLAIN` of such a statement shows the refusal as
+/// its plan's last step (DataFusion prints an analyzer's error there). The store refuses
+/// the same writes again when they run (`access`); this refusal comes first.
+fn check_access(plan: &LogicalPlan, config: &ConfigOptions) -> Result<()> {
+    // A session without a binding is refused when it uses the catalog (`sql::binding`).
+    let Ok(catalog) = bound_catalog(config) else {
+        return Ok(());
+    };
+    if catalog.access() == Access::Admin {
+        return Ok(());
+    }
+    let mut refusal = Ok(());
+    plan.apply_with_subqueries(|node| {
+        let mut needs: Vec<(Access, String)> = Vec::new();
+        if let LogicalPlan::Dml(dml) = node
+            && let Some(table) = catalog_table(dml)
+        {
+            needs.push(match &dml.op {
+                WriteOp::Insert(_) => table.insert_needs(),
+                WriteOp::Delete => table.delete_needs(),
+                // Refused by the table itself in any case; an update is a write, and what
+                // removes or replaces rows wholesale is the administrator's.
+                WriteOp::Update => (Access::Write, format!("UPDATE jammi.public.{}", table.name)),
+                op => (
+                    Access::Admin,
+                    format!("{} jammi.public.{}", op.name(), table.name),
+                ),
+            });
+        }
+        for expr in node.expressions() {
+            expr.apply(|e| {
+                if let Expr::ScalarFunction(f) = e
+                    && CATALOG_FUNCTIONS.contains(&f.name())
+                {
+                    needs.push((access_to_call(f.name()), format!("{}(…)", f.name())));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })?;
+        }
+        for (needed, action) in needs {
+            if let Err(e) = catalog.access().require(needed, action) {
+                refusal = Err(e.into_datafusion());
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    refusal
 }
 
 fn check_delete(dml: &DmlStatement) -> Result<()> {
@@ -184,7 +243,15 @@ fn exact_insert_integers(plan: LogicalPlan) -> Result<LogicalPlan> {
 }
 
 fn targets_catalog_table(dml: &DmlStatement) -> bool {
-    source_as_provider(&dml.target).is_ok_and(|p| p.downcast_ref::<CatalogTable>().is_some())
+    catalog_table(dml).is_some()
+}
+
+/// The definition of the catalog table `dml` writes to, if it is one.
+fn catalog_table(dml: &DmlStatement) -> Option<&'static TableDef> {
+    let provider = source_as_provider(&dml.target).ok()?;
+    provider
+        .downcast_ref::<CatalogTable>()
+        .map(CatalogTable::def)
 }
 
 /// `e` without its name and outer casts.

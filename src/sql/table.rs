@@ -18,6 +18,7 @@ use super::filter::translate;
 use super::scan::CatalogScanExec;
 use super::tables::{TableDef, TableKind};
 use crate::catalog::Catalog;
+use crate::error::CatalogError;
 
 /// A catalog table. Registered by [`register_catalog`](super::register_catalog) it holds
 /// no scope: `scan`, `insert_into` and `delete_from` take the catalog and scope of the
@@ -38,6 +39,11 @@ impl CatalogTable {
             schema: def.schema(),
             bound,
         }
+    }
+
+    /// The table's definition.
+    pub fn def(&self) -> &'static TableDef {
+        self.def
     }
 
     /// The catalog handle a statement in `state` acts for.
@@ -145,6 +151,11 @@ impl TableProvider for CatalogTable {
             );
         }
         let catalog = self.catalog(state)?;
+        let (needed, action) = self.def.insert_needs();
+        catalog
+            .access()
+            .require(needed, action)
+            .map_err(CatalogError::into_datafusion)?;
         let sink = CatalogSink::new(self.def, catalog, input.as_ref());
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
@@ -172,11 +183,15 @@ impl TableProvider for CatalogTable {
                  was deleted"
             );
         }
+        let catalog = self.catalog(state)?;
+        let (needed, action) = self.def.delete_needs();
+        catalog
+            .access()
+            .require(needed, action)
+            .map_err(CatalogError::into_datafusion)?;
         let predicates = delete_predicates(self.def, &filters)?;
         Ok(Arc::new(CatalogDeleteExec::new(
-            self.def,
-            self.catalog(state)?,
-            predicates,
+            self.def, catalog, predicates,
         )))
     }
 }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+use crate::access::Access;
+
 /// The Arrow type family of a catalog column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ColumnKind {
@@ -71,6 +73,24 @@ pub(crate) struct TableDef {
 }
 
 impl TableDef {
+    /// The access level an `INSERT INTO` this table needs (SPEC §14), and the statement as
+    /// a refusal names it.
+    pub fn insert_needs(&self) -> (Access, String) {
+        (
+            Access::Write,
+            format!("INSERT INTO jammi.public.{}", self.name),
+        )
+    }
+
+    /// The access level a `DELETE FROM` this table needs (SPEC §14), and the statement as
+    /// a refusal names it.
+    pub fn delete_needs(&self) -> (Access, String) {
+        (
+            Access::to_delete_from(self.storage),
+            format!("DELETE FROM jammi.public.{}", self.name),
+        )
+    }
+
     /// The Arrow schema of the table.
     ///
     /// Every field is declared nullable, though storage never returns NULL for a NOT NULL

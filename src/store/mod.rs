@@ -34,8 +34,9 @@ pub(crate) use value::RowValues;
 pub(crate) use value::args;
 pub use value::{DbRow, Value};
 
+use crate::access::{Access, Grant};
 use crate::error::{CatalogError, Result};
-use crate::tenant::{Scope, owner_of};
+use crate::tenant::owner_of;
 
 /// Which database a store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,7 +61,7 @@ pub enum Isolation {
 }
 
 /// How a transaction runs.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct TxOptions {
     /// Isolation level (Postgres).
     pub isolation: Isolation,
@@ -70,6 +71,21 @@ pub struct TxOptions {
     /// Also retry on a unique violation: set by operations that allocate a version, where a
     /// concurrent allocator taking the same number is a conflict, not a user error.
     pub retry_on_unique_violation: bool,
+    /// The access level the transaction's work needs, checked against the caller's
+    /// [`Grant`] before the transaction begins (SPEC §14). Each write statement is checked
+    /// again against the grant when it runs, whatever was declared here.
+    pub access: Access,
+}
+
+impl Default for TxOptions {
+    fn default() -> Self {
+        TxOptions {
+            isolation: Isolation::default(),
+            read_only: false,
+            retry_on_unique_violation: false,
+            access: Access::Write,
+        }
+    }
 }
 
 impl TxOptions {
@@ -90,8 +106,14 @@ impl TxOptions {
     pub fn read_only() -> Self {
         TxOptions {
             read_only: true,
+            access: Access::Read,
             ..TxOptions::default()
         }
+    }
+
+    /// The same options for work that needs `access` (e.g. [`Access::Admin`] for a delete).
+    pub fn needing(self, access: Access) -> Self {
+        TxOptions { access, ..self }
     }
 }
 
@@ -169,13 +191,17 @@ impl StoreStats {
 
 /// A connection pool to the catalog database, migrated to the current schema.
 ///
-/// Cheap to clone: clones share the pool.
+/// Cheap to clone: clones share the pool. A store opened by [`Store::connect`] allows every
+/// write; one taken from a narrowed catalog handle carries that handle's level as a
+/// ceiling ([`Store::narrowed`]), which every transaction's grant is lowered to, so no
+/// handle built on it can do more.
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
     scans: ScanSlots,
     retry: RetryPolicy,
     stats: Arc<StoreStats>,
+    ceiling: Access,
 }
 
 impl std::fmt::Debug for Store {
@@ -220,6 +246,7 @@ impl Store {
             pool,
             retry: RetryPolicy::default(),
             stats: Arc::new(StoreStats::default()),
+            ceiling: Access::Admin,
         };
         if let Err(e) = migrations::migrate(&store).await {
             store.close().await;
@@ -232,6 +259,20 @@ impl Store {
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
+    }
+
+    /// The same store (same pool) allowing at most `access`: the lower of its ceiling and
+    /// `access`.
+    pub fn narrowed(&self, access: Access) -> Store {
+        Store {
+            ceiling: self.ceiling.min(access),
+            ..self.clone()
+        }
+    }
+
+    /// The most any transaction on this store may do.
+    pub fn ceiling(&self) -> Access {
+        self.ceiling
     }
 
     /// Which database this store talks to.
@@ -256,7 +297,11 @@ impl Store {
         }
     }
 
-    /// Runs `f` in one transaction for `scope`: commit on `Ok`, rollback on `Err`.
+    /// Runs `f` in one transaction for `grant`: commit on `Ok`, rollback on `Err`.
+    ///
+    /// The transaction writes only rows of `grant.scope`, and only what `grant.access`
+    /// (lowered to the store's ceiling) allows: `options.access` is checked against it before the transaction begins, and
+    /// every write statement's own level when it runs ([`CatalogError::PermissionDenied`]).
     ///
     /// On a retryable conflict (Postgres 40001/40P01, a unique violation when
     /// `options.retry_on_unique_violation`, SQLite busy) the whole closure runs again after
@@ -266,14 +311,19 @@ impl Store {
     ///
     /// # Errors
     /// Whatever `f` returns, or the database's error on begin/commit.
-    pub async fn transaction<T, F>(&self, scope: Scope, options: TxOptions, mut f: F) -> Result<T>
+    pub async fn transaction<T, F>(&self, grant: Grant, options: TxOptions, mut f: F) -> Result<T>
     where
         T: Send,
         F: for<'t> FnMut(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
     {
+        // Refused before anything is read (SPEC §14).
+        let grant = grant.narrowed(self.ceiling);
+        grant
+            .access
+            .require(options.access, options.access.work())?;
         let mut attempt = 1;
         loop {
-            match self.run_once(scope, options, &mut f).await {
+            match self.run_once(grant, options, &mut f).await {
                 Err(error) if retry::is_retryable(&error, options) => {
                     if attempt >= self.retry.max_attempts {
                         return Err(CatalogError::RetryExhausted {
@@ -290,11 +340,11 @@ impl Store {
         }
     }
 
-    async fn run_once<T, F>(&self, scope: Scope, options: TxOptions, f: &mut F) -> Result<T>
+    async fn run_once<T, F>(&self, grant: Grant, options: TxOptions, f: &mut F) -> Result<T>
     where
         F: for<'t> FnMut(&'t mut Tx) -> BoxFuture<'t, Result<T>>,
     {
-        let mut tx = self.begin(scope, options).await?;
+        let mut tx = self.begin(grant, options).await?;
         match f(&mut tx).await {
             Ok(value) => {
                 match tx.conn {
@@ -315,7 +365,7 @@ impl Store {
         }
     }
 
-    async fn begin(&self, scope: Scope, options: TxOptions) -> Result<Tx> {
+    async fn begin(&self, grant: Grant, options: TxOptions) -> Result<Tx> {
         let conn = match &self.pool {
             Pool::Sqlite(pool) => {
                 tx::TxConn::Sqlite(sqlite::SqliteTx::begin(pool, options.read_only).await?)
@@ -335,9 +385,9 @@ impl Store {
         };
         Ok(Tx {
             conn,
-            scope,
+            grant,
             read_only: options.read_only,
-            owner: owner_of(scope),
+            owner: owner_of(grant.scope),
         })
     }
 

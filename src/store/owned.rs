@@ -23,6 +23,8 @@
 //! [`Tx`]: super::Tx
 //! [`Tx::write_built`]: super::Tx::write_built
 
+use crate::access::Access;
+
 /// Where a statement built at run time carries the row's owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum OwnerParam {
@@ -41,33 +43,56 @@ pub(crate) enum OwnerParam {
 /// Only [`OwnedWrite::new`] makes one, and it refuses (at compile time, for a constant) a
 /// statement that does not put `$1` in its owner column or owner predicate.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct OwnedWrite(&'static str);
+pub(crate) struct OwnedWrite {
+    sql: &'static str,
+    access: Access,
+}
 
 impl OwnedWrite {
-    /// Checks `sql` (see the module doc) and wraps it.
+    /// Checks `sql` (see the module doc) and wraps it with the access level it needs.
     ///
     /// # Panics
     /// When `sql` fails the check: a compile error for a `const`.
     pub(crate) const fn new(sql: &'static str) -> Self {
         match check(sql, OwnerParam::Numbered) {
-            Ok(_) => OwnedWrite(sql),
+            Ok(shape) => OwnedWrite {
+                sql,
+                access: shape.access,
+            },
             Err(why) => panic!("{}", why),
         }
     }
 
     /// The statement's text.
     pub(crate) const fn sql(&self) -> &'static str {
-        self.0
+        self.sql
+    }
+
+    /// The access level running it needs.
+    pub(crate) const fn access(&self) -> Access {
+        self.access
     }
 }
 
 /// What [`check`] learned about a statement: for [`OwnerParam::RowHead`], how many rows
 /// its `VALUES` holds and how many placeholders each (owner included); `width` is 0 for
-/// [`OwnerParam::Numbered`].
+/// [`OwnerParam::Numbered`]. And the access level running it needs (SPEC §14): a `DELETE`
+/// needs what [`Access::to_delete_from`] says for its table, any other write `write`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Shape {
     pub(crate) rows: usize,
     pub(crate) width: usize,
+    pub(crate) access: Access,
+}
+
+impl Shape {
+    const fn write(rows: usize, width: usize) -> Shape {
+        Shape {
+            rows,
+            width,
+            access: Access::Write,
+        }
+    }
 }
 
 type Check<T> = Result<T, &'static str>;
@@ -87,12 +112,16 @@ pub(crate) const fn check(sql: &str, owner: OwnerParam) -> Check<Shape> {
         }
     } else if word_at(b, i, b"UPDATE") {
         match update(b, i + 6, owner) {
-            Ok(()) => Shape { rows: 0, width: 0 },
+            Ok(()) => Shape::write(0, 0),
             Err(e) => return Err(e),
         }
     } else if word_at(b, i, b"DELETE") {
         match delete(b, i + 6, owner) {
-            Ok(()) => Shape { rows: 0, width: 0 },
+            Ok(access) => Shape {
+                rows: 0,
+                width: 0,
+                access,
+            },
             Err(e) => return Err(e),
         }
     } else {
@@ -246,7 +275,7 @@ const fn insert(b: &[u8], i: usize, owner: OwnerParam) -> Check<Shape> {
             k += 2;
         }
     }
-    Ok(Shape { rows, width })
+    Ok(Shape::write(rows, width))
 }
 
 /// `<table>.owner = excluded.owner`, alone or AND-ed with the rest, after the WHERE of an
@@ -281,7 +310,7 @@ const fn upsert_guard(
         return Err("an upsert's DO UPDATE is guarded by WHERE <table>.owner = excluded.owner");
     }
     match conjunction_rest(b, i + 14) {
-        Ok(()) => Ok(Shape { rows, width }),
+        Ok(()) => Ok(Shape::write(rows, width)),
         Err(e) => Err(e),
     }
 }
@@ -304,8 +333,9 @@ const fn update(b: &[u8], i: usize, owner: OwnerParam) -> Check<()> {
     owner_predicate(b, where_at, owner)
 }
 
-/// `FROM t WHERE owner = $1 …`, from after `DELETE`.
-const fn delete(b: &[u8], i: usize, owner: OwnerParam) -> Check<()> {
+/// `FROM t WHERE owner = $1 …`, from after `DELETE`; the access level deleting from `t`
+/// needs.
+const fn delete(b: &[u8], i: usize, owner: OwnerParam) -> Check<Access> {
     let i = skip_ws(b, i);
     if !word_at(b, i, b"FROM") {
         return Err("DELETE FROM expected");
@@ -315,7 +345,11 @@ const fn delete(b: &[u8], i: usize, owner: OwnerParam) -> Check<()> {
     if table_end == table_start {
         return Err("DELETE FROM names its table");
     }
-    owner_predicate(b, skip_ws(b, table_end), owner)
+    let table = b.split_at(table_end).0.split_at(table_start).1;
+    match owner_predicate(b, skip_ws(b, table_end), owner) {
+        Ok(()) => Ok(Access::to_delete_from_bytes(table)),
+        Err(e) => Err(e),
+    }
 }
 
 /// `WHERE owner = $1`, alone or AND-ed with the rest, at `i`.
@@ -578,7 +612,37 @@ mod tests {
             "INSERT INTO t (owner, a, b) VALUES (?, ?, 'x', ?), (?, ?, 'y', ?)",
             OwnerParam::RowHead,
         );
-        assert_eq!(shape, Ok(Shape { rows: 2, width: 3 }));
+        assert_eq!(shape, Ok(Shape::write(2, 3)));
+    }
+
+    #[test]
+    fn a_statement_knows_the_access_level_it_needs() {
+        let level = |sql| numbered(sql).map(|shape| shape.access);
+        for (sql, needed) in [
+            ("INSERT INTO models (owner) VALUES ($1)", Access::Write),
+            (
+                "UPDATE training_jobs SET a = $2 WHERE owner = $1",
+                Access::Write,
+            ),
+            ("DELETE FROM model_aliases WHERE owner = $1", Access::Write),
+            (
+                "delete from Model_Tags WHERE owner = $1 AND k = $2",
+                Access::Write,
+            ),
+            ("DELETE FROM models WHERE owner = $1", Access::Admin),
+            ("DELETE FROM eval_runs WHERE owner = $1", Access::Admin),
+            ("DELETE FROM result_tables WHERE owner = $1", Access::Admin),
+            ("DELETE FROM training_jobs WHERE owner = $1", Access::Admin),
+            // A table the rule does not know is an admin's to delete from.
+            (
+                "DELETE FROM model_tags_archive WHERE owner = $1",
+                Access::Admin,
+            ),
+        ] {
+            assert_eq!(level(sql), Ok(needed), "{sql}");
+        }
+        const REMOVE_TAG: OwnedWrite = OwnedWrite::new("DELETE FROM model_tags WHERE owner = $1");
+        assert_eq!(REMOVE_TAG.access(), Access::Write);
     }
 
     #[test]

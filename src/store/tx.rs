@@ -12,6 +12,7 @@ use super::Backend;
 use super::owned::{self, OwnedWrite, OwnerParam};
 use super::sqlite::SqliteTx;
 use super::value::{Bind, DbRow, Value, bind_postgres};
+use crate::access::{Access, Grant};
 use crate::error::{CatalogError, Result};
 use crate::tenant::Scope;
 
@@ -20,10 +21,11 @@ pub(super) enum TxConn {
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
-/// An open database transaction bound to a scope.
+/// An open database transaction bound to a scope and an access level.
 pub struct Tx {
     pub(super) conn: TxConn,
-    pub(super) scope: Scope,
+    /// Whose rows it may write, and which writes it may make (SPEC §2, §14).
+    pub(super) grant: Grant,
     pub(super) read_only: bool,
     /// The `owner` value of [`Tx::scope`], bound into every write.
     pub(super) owner: String,
@@ -32,7 +34,7 @@ pub struct Tx {
 impl Tx {
     /// The scope the transaction acts for.
     pub fn scope(&self) -> Scope {
-        self.scope
+        self.grant.scope
     }
 
     /// The `owner` column value of rows this transaction may write.
@@ -104,7 +106,7 @@ impl Tx {
     /// the owner predicate, see [`OwnedWrite`]); `args` are `$2`, `$3`, … Returns the
     /// number of rows affected.
     pub(crate) async fn write(&mut self, stmt: &OwnedWrite, args: &[Value]) -> Result<u64> {
-        self.assert_writable()?;
+        self.assert_writable(stmt.access())?;
         self.execute_owned(stmt.sql(), Layout::Numbered, args).await
     }
 
@@ -116,7 +118,7 @@ impl Tx {
         stmt: &OwnedWrite,
         args: &[Value],
     ) -> Result<Vec<DbRow>> {
-        self.assert_writable()?;
+        self.assert_writable(stmt.access())?;
         self.fetch_owned(stmt.sql(), Layout::Numbered, args).await
     }
 
@@ -128,7 +130,6 @@ impl Tx {
         owner: OwnerParam,
         args: &[Value],
     ) -> Result<Vec<DbRow>> {
-        self.assert_writable()?;
         let layout = self.built_layout(&sql, owner, args)?;
         // Audited: `check` accepted the text, whose values all travel as binds.
         self.fetch_owned(sqlx::AssertSqlSafe(sql), layout, args)
@@ -160,7 +161,9 @@ impl Tx {
         };
         for row in &rows {
             if row.text("owner")? != self.owner {
-                return Err(CatalogError::TenantMismatch { scope: self.scope });
+                return Err(CatalogError::TenantMismatch {
+                    scope: self.scope(),
+                });
             }
         }
         Ok(rows)
@@ -176,7 +179,6 @@ impl Tx {
         owner: OwnerParam,
         args: &[Value],
     ) -> Result<u64> {
-        self.assert_writable()?;
         let layout = self.built_layout(&sql, owner, args)?;
         // Audited: `check` accepted the text, whose values all travel as binds.
         self.execute_owned(sqlx::AssertSqlSafe(sql), layout, args)
@@ -184,12 +186,16 @@ impl Tx {
     }
 
     /// Checks a statement built at run time (see [`Tx::write_built`]) and where its owner
-    /// goes among the binds.
+    /// goes among the binds; refuses it when the transaction may not write, or its grant
+    /// does not allow what the statement does.
     fn built_layout(&self, sql: &str, owner: OwnerParam, args: &[Value]) -> Result<Layout> {
-        let mismatch = CatalogError::TenantMismatch { scope: self.scope };
+        let mismatch = CatalogError::TenantMismatch {
+            scope: self.scope(),
+        };
         let Ok(shape) = owned::check(sql, owner) else {
             return Err(mismatch);
         };
+        self.assert_writable(shape.access)?;
         Ok(match owner {
             OwnerParam::Numbered => Layout::Numbered,
             OwnerParam::RowHead => {
@@ -265,13 +271,15 @@ impl Tx {
         self.execute_unchecked(sql, args).await
     }
 
-    fn assert_writable(&self) -> Result<()> {
+    /// Refuses a write in a read-only transaction, and a write the grant does not allow
+    /// (`needed`: the statement's own level, see `owned`).
+    fn assert_writable(&self, needed: Access) -> Result<()> {
         if self.read_only {
             return Err(CatalogError::Unsupported(
                 "write attempted in a read-only transaction".into(),
             ));
         }
-        Ok(())
+        self.grant.access.require(needed, needed.work())
     }
 }
 
@@ -404,7 +412,7 @@ mod tests {
         values: Vec<Value>,
     ) -> Result<u64> {
         store
-            .transaction(scope, TxOptions::write(), |tx| {
+            .transaction(Grant::full(scope), TxOptions::write(), |tx| {
                 let (sql, values) = (sql.to_owned(), values.clone());
                 async move { tx.write_built(sql, owner, &values).await }.boxed()
             })
@@ -472,7 +480,7 @@ mod tests {
 
             // Well-formed statements aimed at the other owner's key touch nothing…
             let (updated, upserted) = store
-                .transaction(scope, TxOptions::write(), |tx| {
+                .transaction(Grant::full(scope), TxOptions::write(), |tx| {
                     let other_key = other_key.clone();
                     async move {
                         let updated = tx
@@ -502,7 +510,7 @@ mod tests {
             // …while the same statement on the transaction's own row does write it (rolled
             // back here), so the zeros above are the owner predicate at work.
             let own = store
-                .transaction(scope, TxOptions::write(), |tx| {
+                .transaction(Grant::full(scope), TxOptions::write(), |tx| {
                     let own_key = own_key.clone();
                     async move {
                         let n = tx
@@ -517,7 +525,7 @@ mod tests {
 
             // A returned row of another owner fails the write, which rolls back.
             let returned = store
-                .transaction(scope, TxOptions::write(), |tx| {
+                .transaction(Grant::full(scope), TxOptions::write(), |tx| {
                     let own_key = own_key.clone();
                     async move {
                         let rows = tx
@@ -551,7 +559,7 @@ mod tests {
         let key = key_of(store, &owner_of(tenant)).await;
         let abandoned = tokio::time::timeout(
             std::time::Duration::from_millis(200),
-            store.transaction(tenant, TxOptions::write(), |tx| {
+            store.transaction(Grant::full(tenant), TxOptions::write(), |tx| {
                 let key = key.clone();
                 async move {
                     tx.write(&SET_PATH_BY_KEY, &args!["/abandoned", key])
@@ -581,6 +589,65 @@ mod tests {
         assert_eq!(
             after.artifact_path, kept.artifact_path,
             "the abandoned write stayed"
+        );
+    }
+
+    /// A transaction that declares less than it does (here: `write`, then a delete of a
+    /// model) still writes only what its grant allows: the statement is refused by its own
+    /// level, and the transaction rolls back (SPEC §14).
+    async fn a_statement_beyond_the_grant_is_refused_when_it_runs(store: &Store) {
+        let tenant = Some(TenantId::random());
+        let catalog = Catalog::new(store.clone(), tenant);
+        catalog
+            .register_model(RegisterModel::new(
+                "m",
+                "embedding",
+                "candle",
+                ModelTask::Ner,
+            ))
+            .await
+            .unwrap();
+        let key = key_of(store, &owner_of(tenant)).await;
+        let before = models(store).await;
+        let writer = crate::access::Grant {
+            scope: tenant,
+            access: Access::Write,
+        };
+        let outcome = store
+            .transaction(writer, TxOptions::write(), |tx| {
+                let key = key.clone();
+                async move {
+                    tx.write(&SET_PATH_BY_KEY, &args!["/written-first", key.clone()])
+                        .await?;
+                    tx.write_built(
+                        "DELETE FROM models WHERE owner = $1 AND model_key = $2".into(),
+                        OwnerParam::Numbered,
+                        &args![key],
+                    )
+                    .await
+                }
+                .boxed()
+            })
+            .await;
+        match outcome {
+            Err(CatalogError::PermissionDenied {
+                needed: Access::Admin,
+                granted: Access::Write,
+                ..
+            }) => {}
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(models(store).await, before, "the refused transaction wrote");
+        // A grant above the store's ceiling is lowered to it.
+        let ceiling = store.narrowed(Access::Read);
+        let outcome = ceiling
+            .transaction(Grant::full(tenant), TxOptions::write(), |_tx| {
+                async { Ok(()) }.boxed()
+            })
+            .await;
+        assert!(
+            matches!(outcome, Err(CatalogError::PermissionDenied { .. })),
+            "{outcome:?}"
         );
     }
 
@@ -618,6 +685,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_cannot_reach_a_row_of_another_owner_on_either_backend() {
         on_each_backend(writes_cannot_reach_a_row_of_another_owner).await;
+    }
+
+    #[tokio::test]
+    async fn a_statement_beyond_the_grant_is_refused_on_either_backend() {
+        on_each_backend(a_statement_beyond_the_grant_is_refused_when_it_runs).await;
     }
 
     #[tokio::test]

@@ -9,8 +9,8 @@ use datafusion::catalog::CatalogProvider;
 use datafusion::execution::{TaskContext, TaskContextProvider};
 use datafusion::prelude::SessionContext;
 use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
-use jammi_catalog::TenantId;
 use jammi_catalog::sql::foreign::ForeignCatalog;
+use jammi_catalog::{Grant, TenantId};
 
 use crate::rows;
 
@@ -27,7 +27,7 @@ fn a_lent_provider_reads_its_scope_and_refuses_every_write() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
     let tenant: TenantId = "6f1c2a0e-3b9d-4c1e-9a7f-0d2b4e6f8a10".parse().unwrap();
-    let foreign = ForeignCatalog::open(&url, Some(tenant)).unwrap();
+    let foreign = ForeignCatalog::open(&url, Grant::full(Some(tenant))).unwrap();
     foreign
         .execute(
             "INSERT INTO jammi.public.models (model_id, version, model_type, backend, task) \

@@ -1,5 +1,6 @@
 //! The catalog as DataFusion tables (SPEC §6), through `ctx.sql` only, on both backends.
 
+mod access;
 mod connections;
 mod foreign;
 mod history;

@@ -124,9 +124,9 @@ impl CatalogDeleteExec {
         sql: String,
         args: Vec<Value>,
     ) -> CatalogResult<u64> {
+        let options = TxOptions::serializable().needing(table.delete_needs().0);
         catalog
-            .store()
-            .transaction(catalog.scope(), TxOptions::serializable(), |tx| {
+            .transaction(options, |tx| {
                 let (sql, args) = (sql.clone(), args.clone());
                 async move {
                     if table.kind != TableKind::Models {

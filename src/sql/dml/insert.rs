@@ -118,8 +118,7 @@ impl DataSink for CatalogSink {
         };
         let written = self
             .catalog
-            .store()
-            .transaction(self.catalog.scope(), options, |tx| {
+            .transaction(options, |tx| {
                 let input = Arc::clone(&input);
                 async move { input.lock().await.write_into(tx, table).await }.boxed()
             })

@@ -71,6 +71,8 @@ use datafusion::error::Result;
 use datafusion::logical_expr::async_udf::AsyncScalarUDF;
 use datafusion::logical_expr::{ScalarFunctionArgs, ScalarUDF};
 
+use crate::access::Access;
+
 pub use delete_model::DELETE_MODEL;
 pub use register_model::REGISTER_MODEL;
 pub use set_model_alias::SET_MODEL_ALIAS;
@@ -79,6 +81,15 @@ pub use set_model_tag::SET_MODEL_TAG;
 /// The names of every function that writes to the catalog.
 pub(crate) const CATALOG_FUNCTIONS: [&str; 4] =
     [REGISTER_MODEL, DELETE_MODEL, SET_MODEL_ALIAS, SET_MODEL_TAG];
+
+/// The access level a call of the catalog function `name` needs (SPEC §14): deleting a
+/// model is an admin's; registering and setting aliases and tags are writes.
+pub(crate) fn access_to_call(name: &str) -> Access {
+    match name {
+        DELETE_MODEL => Access::Admin,
+        _ => Access::Write,
+    }
+}
 
 /// The functions, ready to register in a session.
 pub(crate) fn all() -> Vec<ScalarUDF> {
