@@ -11,6 +11,7 @@
 //! epoch, UTC.
 
 use super::{Backend, Store, TxOptions, args};
+use crate::access::Grant;
 use crate::error::{CatalogError, Result};
 
 struct Migration {
@@ -301,6 +302,19 @@ const MIGRATIONS: &[Migration] = &[
             },
         ],
     },
+    Migration {
+        version: 4,
+        name: "token access levels, expiry and last use",
+        statements: &[
+            // SPEC §14. Tokens made before access levels could do everything: they keep it.
+            Both(
+                "ALTER TABLE api_tokens ADD COLUMN access TEXT NOT NULL DEFAULT 'admin' \
+                 CHECK (access IN ('read', 'write', 'admin'))",
+            ),
+            Both("ALTER TABLE api_tokens ADD COLUMN expires_at BIGINT"),
+            Both("ALTER TABLE api_tokens ADD COLUMN last_used_at BIGINT"),
+        ],
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS jammi_migrations (
@@ -319,7 +333,7 @@ pub(crate) fn latest_version() -> i64 {
 
 pub(super) async fn migrate(store: &Store) -> Result<()> {
     store
-        .transaction(None, TxOptions::write(), |tx| {
+        .transaction(Grant::full(None), TxOptions::write(), |tx| {
             Box::pin(async move {
                 if tx.backend() == Backend::Postgres {
                     tx.fetch_all(PG_LOCK, &[]).await?;
@@ -363,7 +377,7 @@ pub(super) async fn migrate(store: &Store) -> Result<()> {
 
 async fn apply(store: &Store, migration: &'static Migration) -> Result<()> {
     store
-        .transaction(None, TxOptions::write(), |tx| {
+        .transaction(Grant::full(None), TxOptions::write(), |tx| {
             Box::pin(async move {
                 if tx.backend() == Backend::Postgres {
                     tx.fetch_all(PG_LOCK, &[]).await?;
