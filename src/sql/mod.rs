@@ -24,6 +24,8 @@
 //! - [`foreign`] — the catalog lent to another library's session over DataFusion's FFI
 //!   (datafusion-python), and the catalog's own session for what cannot cross.
 //! - [`script`] — splitting a SQL script into statements (used by the `jammi` command).
+//! - [`limits`] — what one call of a scalar function may build, and a statement's
+//!   deadline inside a batch (for sessions that run other people's SQL: the server's).
 
 /// The `ExecutionPlan` methods of a leaf node (no children, no physical expressions) with
 /// a `properties: Arc<PlanProperties>` field: the catalog's scan and delete plans.
@@ -67,6 +69,7 @@ mod filter;
 pub mod foreign;
 pub mod functions;
 mod guard;
+pub mod limits;
 mod placement;
 mod provider;
 mod scan;
