@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use jammi_catalog::TenantId;
+use jammi_catalog::{Access, Grant, TenantId};
 
 use output::Format;
 use session::Session;
@@ -38,8 +38,11 @@ Examples:
   # A shared catalog on PostgreSQL, statements from stdin
   echo 'SELECT count(*) FROM jammi.public.models;' | jammi --db postgres://user@host/catalog
 
-  # Serve the catalog over Flight SQL, with a token for one tenant
-  jammi token create --tenant 6f1c2a0e-3b9d-4c1e-9a7f-0d2b4e6f8a10 --name acme
+  # Serve the catalog over Flight SQL, with a read token for a tenant's dashboard and a
+  # write token (valid 90 days) for its pipeline
+  jammi token create --tenant 6f1c2a0e-3b9d-4c1e-9a7f-0d2b4e6f8a10 --name acme-dash
+  jammi token create --tenant 6f1c2a0e-3b9d-4c1e-9a7f-0d2b4e6f8a10 --name acme-ci \\
+        --access write --expires-in 90d
   jammi serve --listen 127.0.0.1:50051
 
 Exit status: 0 on success, 1 when a statement fails (the run stops there), 2 for bad arguments.";
@@ -50,12 +53,7 @@ Exit status: 0 on success, 1 when a statement fails (the run stops there), 2 for
 /// from an interactive prompt (on a terminal) or from standard input. Results go to
 /// stdout; an error goes to stderr as one line starting with `error:`.
 #[derive(Parser, Debug)]
-#[command(
-    name = "jammi",
-    version,
-    after_help = EXAMPLES,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "jammi", version, after_help = EXAMPLES)]
 struct Cli {
     /// The catalog database: sqlite://PATH, a file path, or postgres://USER@HOST/DB.
     /// A SQLite file is created and migrated on first use.
@@ -72,11 +70,25 @@ struct Cli {
     #[command(subcommand)]
     action: Option<Action>,
 
-    /// The tenant the session acts for (a UUID, not nil). Without it the session is
-    /// unscoped: it reads and writes only global rows.
+    /// The tenant the session acts for (a UUID, not nil), or that `token create` makes a
+    /// token for. Without it the session or token is unscoped: it reads and writes only
+    /// global rows.
     /// Example: --tenant 6f1c2a0e-3b9d-4c1e-9a7f-0d2b4e6f8a10
-    #[arg(long, value_name = "UUID", env = "JAMMI_TENANT", value_parser = parse_tenant)]
+    #[arg(
+        long,
+        value_name = "UUID",
+        env = "JAMMI_TENANT",
+        value_parser = parse_tenant,
+        global = true
+    )]
     tenant: Option<TenantId>,
+
+    /// What the session may do: read (queries only), write (also register, INSERT, aliases,
+    /// tags, jobs, eval runs) or admin (also delete). A statement that needs more is
+    /// refused before it runs.
+    /// Example: --access read
+    #[arg(long, value_enum, default_value_t = AccessLevel::Admin)]
+    access: AccessLevel,
 
     /// How results are printed: an aligned table, CSV with a header row, one JSON array,
     /// or newline-delimited JSON (one object per line).
@@ -116,9 +128,9 @@ enum Action {
         #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
         memory_limit: usize,
         /// Seconds a statement may run, streaming its result included (whether or not the
-        /// client reads it).
+        /// client reads it); at most a year.
         #[arg(long, value_name = "SECS", default_value_t = 300,
-              value_parser = clap::value_parser!(u64).range(1..))]
+              value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
         query_timeout: u64,
         /// Statements running at once; more wait for a turn (up to the query timeout, at
         /// most 10 s), then get RESOURCE_EXHAUSTED.
@@ -135,17 +147,28 @@ enum Action {
 
 #[derive(Subcommand, Debug)]
 enum TokenAction {
-    /// Create a token and print it (once; only its digest is stored).
+    /// Create a token and print it (once; only its digest is stored). Its scope is
+    /// --tenant (without it the token is unscoped: global rows only, the operator's role).
     Create {
-        /// The tenant the token acts for (a UUID); without it the token is unscoped
-        /// (global rows only: the operator's role).
-        #[arg(long, value_name = "UUID", value_parser = parse_tenant)]
-        tenant: Option<TenantId>,
         /// A label for the token, unique among live tokens.
         #[arg(long, value_name = "LABEL")]
         name: String,
+        /// What calls with the token may do: read (queries, metadata, time travel), write
+        /// (also register, INSERT, aliases, tags, jobs, eval runs) or admin (also delete).
+        /// Example: --access write
+        #[arg(long, value_enum, default_value_t = AccessLevel::Read)]
+        access: AccessLevel,
+        /// The token stops working after this long: e.g. 90d, 12h, 30m, "1h 30m".
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration,
+              conflicts_with = "expires_at")]
+        expires_in: Option<std::time::Duration>,
+        /// The token stops working at this time (UTC): e.g. 2027-06-30 or
+        /// 2027-06-30T18:00:00Z.
+        #[arg(long, value_name = "TIMESTAMP", value_parser = parse_timestamp)]
+        expires_at: Option<std::time::SystemTime>,
     },
-    /// List tokens: label, scope, creation, live or revoked.
+    /// List tokens: label, scope, access, created, expires, last used, status (live,
+    /// revoked, expired).
     List,
     /// Revoke the token with this label; calls with it fail from the next one on.
     Revoke {
@@ -156,6 +179,114 @@ enum TokenAction {
 
 fn parse_tenant(value: &str) -> Result<TenantId, String> {
     value.parse::<TenantId>().map_err(|e| e.to_string())
+}
+
+/// An access level, as the command line spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum AccessLevel {
+    Read,
+    Write,
+    Admin,
+}
+
+impl From<AccessLevel> for Access {
+    fn from(level: AccessLevel) -> Access {
+        match level {
+            AccessLevel::Read => Access::Read,
+            AccessLevel::Write => Access::Write,
+            AccessLevel::Admin => Access::Admin,
+        }
+    }
+}
+
+fn parse_duration(value: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(value)
+        .map_err(|e| format!("{e}; write a duration such as 90d, 12h, 30m or \"1h 30m\""))?;
+    if duration.is_zero() {
+        return Err("the duration must be longer than zero".into());
+    }
+    Ok(duration)
+}
+
+fn parse_timestamp(value: &str) -> Result<std::time::SystemTime, String> {
+    // A date alone is its midnight, UTC.
+    let full = if value.len() == 10 {
+        format!("{value}T00:00:00Z")
+    } else {
+        value.to_owned()
+    };
+    humantime::parse_rfc3339_weak(&full)
+        .map_err(|e| format!("{e}; write a UTC time such as 2027-06-30 or 2027-06-30T18:00:00Z"))
+}
+
+/// Refuses options given on the command line to a part of the command that does not use
+/// them (exit status 2): the SQL session's options with a subcommand, a tenant for a
+/// server (each call's token gives it) or for listing and revoking tokens.
+fn check_options(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+    let given = |id: &str| {
+        matches!(
+            matches.value_source(id),
+            Some(clap::parser::ValueSource::CommandLine)
+        )
+    };
+    let conflict = |message: String| {
+        Err(Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message))
+    };
+    let Some(action) = &cli.action else {
+        return Ok(());
+    };
+    let subcommand = match action {
+        Action::Serve { .. } => "serve",
+        Action::Token { .. } => "token",
+    };
+    for (id, option) in [
+        ("command", "-c"),
+        ("file", "-f"),
+        ("format", "--format"),
+        ("access", "--access"),
+    ] {
+        if given(id) {
+            return conflict(format!(
+                "{option} belongs to a SQL session and cannot be used with `{subcommand}`{}",
+                if id == "access" && subcommand == "token" {
+                    "; to give a token's access, write it after `token create`"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    let tenant_given = tenant_on_command_line(matches);
+    let takes_tenant = matches!(
+        action,
+        Action::Token {
+            action: TokenAction::Create { .. }
+        }
+    );
+    if tenant_given && !takes_tenant {
+        return conflict(format!(
+            "--tenant cannot be used with `{}`: {}",
+            match action {
+                Action::Serve { .. } => "serve",
+                Action::Token { .. } => "token list/revoke",
+            },
+            match action {
+                Action::Serve { .. } => "each call's token gives its scope",
+                Action::Token { .. } => "they act on every token, whatever its scope",
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `--tenant` was typed in `matches` or any subcommand below it.
+fn tenant_on_command_line(matches: &clap::ArgMatches) -> bool {
+    matches!(
+        matches.value_source("tenant"),
+        Some(clap::parser::ValueSource::CommandLine)
+    ) || matches
+        .subcommand()
+        .is_some_and(|(_, sub)| tenant_on_command_line(sub))
 }
 
 /// What to run, in command-line order.
@@ -179,6 +310,9 @@ fn inputs_in_order(cli: &Cli, matches: &clap::ArgMatches) -> Vec<Input> {
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Err(e) = check_options(&cli, &matches) {
+        e.exit();
+    }
     let inputs = inputs_in_order(&cli, &matches);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -213,8 +347,8 @@ async fn run(cli: Cli, inputs: Vec<Input>) -> Result<(), String> {
                 limits: serve::Limits {
                     query: serve::QueryLimits {
                         memory: memory_limit,
+                        timeout: std::time::Duration::from_secs(query_timeout),
                     },
-                    timeout: std::time::Duration::from_secs(query_timeout),
                     concurrent: max_concurrent as usize,
                     queue_wait: std::time::Duration::from_secs(query_timeout)
                         .min(serve::MAX_QUEUE_WAIT),
@@ -224,14 +358,37 @@ async fn run(cli: Cli, inputs: Vec<Input>) -> Result<(), String> {
         }
         Some(Action::Token { action }) => {
             return match action {
-                TokenAction::Create { tenant, name } => token::create(&cli.db, tenant, &name).await,
+                TokenAction::Create {
+                    name,
+                    access,
+                    expires_in,
+                    expires_at,
+                } => {
+                    let expires = match expires_in {
+                        Some(d) => match std::time::SystemTime::now().checked_add(d) {
+                            Some(at) => Some(at),
+                            None => Cli::command()
+                                .error(
+                                    clap::error::ErrorKind::ValueValidation,
+                                    "--expires-in is too far in the future",
+                                )
+                                .exit(),
+                        },
+                        None => expires_at,
+                    };
+                    let grant = Grant {
+                        scope: cli.tenant,
+                        access: access.into(),
+                    };
+                    token::create(&cli.db, &name, grant, expires).await
+                }
                 TokenAction::List => token::list(&cli.db).await,
                 TokenAction::Revoke { label } => token::revoke(&cli.db, &label).await,
             };
         }
         None => {}
     }
-    let session = Session::open(&cli.db, cli.tenant, cli.format).await?;
+    let session = Session::open(&cli.db, cli.tenant, cli.access.into(), cli.format).await?;
     if inputs.is_empty() {
         if std::io::stdin().is_terminal() {
             return repl::run(&session).await;

@@ -3,7 +3,7 @@
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use jammi_catalog::sql::script::split_statements;
-use jammi_catalog::{Catalog, CatalogError, TenantId, register_catalog};
+use jammi_catalog::{Access, Catalog, CatalogError, TenantId, register_catalog};
 
 use crate::output::{self, Format};
 
@@ -13,13 +13,15 @@ pub struct Session {
 }
 
 impl Session {
-    /// Opens (creating and migrating) the catalog and builds the session for `tenant`.
+    /// Opens (creating and migrating) the catalog and builds the session for `tenant`, with
+    /// at most `access`.
     pub async fn open(
         db: &str,
         tenant: Option<TenantId>,
+        access: Access,
         format: Format,
     ) -> Result<Session, String> {
-        let catalog = open_catalog(db).await?.with_scope(tenant);
+        let catalog = open_catalog(db).await?.with_scope(tenant).narrowed(access);
         let ctx =
             SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
         register_catalog(&ctx, &catalog);

@@ -285,10 +285,17 @@ async fn help_documents_every_option_with_an_example() {
     let out = run(jammi(Path::new(".")).arg("--help"));
     assert!(out.status.success());
     let help = stdout(&out);
-    for option in ["--db", "--tenant", "--format", "--command", "--file"] {
+    for option in [
+        "--db",
+        "--tenant",
+        "--access",
+        "--format",
+        "--command",
+        "--file",
+    ] {
         assert!(help.contains(option), "{option} missing from --help");
     }
-    assert_eq!(help.matches("Example:").count(), 5, "{help}");
+    assert_eq!(help.matches("Example:").count(), 6, "{help}");
     assert!(help.contains("JAMMI_DB") && help.contains("JAMMI_TENANT"));
 }
 
@@ -472,4 +479,197 @@ async fn eight_processes_register_versions_one_to_two_hundred_on_one_file() {
         "SELECT count(*) AS n FROM jammi.public.models",
     ]));
     assert_eq!(stdout(&count), "n\n200\n");
+}
+
+/// Global options work wherever a user types them (SPEC §14): before the subcommand,
+/// between it and its own subcommand, or after. Options that a part of the command does
+/// not use are refused with status 2.
+#[tokio::test]
+async fn global_options_work_before_and_after_subcommands() {
+    let db = TestDb::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url.as_str();
+    for (label, args) in [
+        (
+            "before",
+            vec!["--db", url, "token", "create", "--name", "before"],
+        ),
+        (
+            "between",
+            vec!["token", "--db", url, "create", "--name", "between"],
+        ),
+        (
+            "after",
+            vec!["token", "create", "--name", "after", "--db", url],
+        ),
+        (
+            "scoped",
+            vec![
+                "--tenant", TENANT_A, "--db", url, "token", "create", "--name", "scoped",
+                "--access", "write",
+            ],
+        ),
+    ] {
+        let out = run(jammi(dir.path()).args(&args));
+        assert!(out.status.success(), "{label}: {}", stderr(&out));
+        assert!(stdout(&out).starts_with("jammi_"), "{label}");
+    }
+    let out = run(jammi(dir.path()).args(["token", "list", "--db", url]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed = stdout(&out);
+    for line in [
+        "| before  | unscoped",
+        "| between | unscoped",
+        "| after   | unscoped",
+    ] {
+        assert!(listed.contains(line), "{line}\n{listed}");
+    }
+    let scoped = listed.lines().find(|l| l.contains("| scoped")).unwrap();
+    assert!(scoped.contains(&format!("tenant {TENANT_A}")), "{scoped}");
+    assert!(scoped.contains("| write "), "{scoped}");
+    assert!(scoped.contains("| live "), "{scoped}");
+    // Nothing was created in the working directory: --db reached every subcommand.
+    assert!(!dir.path().join("jammi.db").exists());
+
+    for args in [
+        vec!["--db", url, "--access", "read", "token", "list"],
+        vec!["--db", url, "--tenant", TENANT_A, "token", "list"],
+        vec!["--db", url, "token", "revoke", "x", "--tenant", TENANT_A],
+        vec!["--db", url, "--tenant", TENANT_A, "serve"],
+        vec!["--db", url, "-c", "SELECT 1", "token", "list"],
+        vec!["--db", url, "--format", "csv", "serve"],
+        vec![
+            "--db", url, "token", "create", "--name", "x", "--access", "owner",
+        ],
+        vec![
+            "--db",
+            url,
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--expires-in",
+            "soon",
+        ],
+        vec![
+            "--db",
+            url,
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--expires-at",
+            "tomorrow",
+        ],
+        vec![
+            "--db",
+            url,
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--expires-in",
+            "1d",
+            "--expires-at",
+            "2099-01-01",
+        ],
+    ] {
+        let out = run(jammi(dir.path()).args(&args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("error:"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+/// `token create` gives a read token unless told otherwise, with an expiry when asked;
+/// `token list` shows access, expiry, last use and status.
+#[tokio::test]
+async fn token_create_grades_and_expires_tokens() {
+    let db = TestDb::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url.as_str();
+    for args in [
+        vec!["--name", "dashboard"],
+        vec![
+            "--name",
+            "pipeline",
+            "--access",
+            "write",
+            "--expires-in",
+            "90d",
+        ],
+        vec![
+            "--name",
+            "ops",
+            "--access",
+            "admin",
+            "--expires-at",
+            "2099-06-30T18:00:00Z",
+        ],
+    ] {
+        let out = run(jammi(dir.path())
+            .args(["--db", url, "token", "create"])
+            .args(&args));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let out = run(jammi(dir.path()).args(["--db", url, "token", "list"]));
+    let listed = stdout(&out);
+    let line = |label: &str| {
+        listed
+            .lines()
+            .find(|l| l.contains(&format!("| {label} ")))
+            .unwrap_or_else(|| panic!("{label} in\n{listed}"))
+            .to_owned()
+    };
+    assert!(line("dashboard").contains("| read "), "{listed}");
+    assert!(line("pipeline").contains("| write "), "{listed}");
+    let ops = line("ops");
+    assert!(
+        ops.contains("| admin ") && ops.contains("2099-06-30T18:00:00Z"),
+        "{ops}"
+    );
+    for header in [
+        "label",
+        "scope",
+        "access",
+        "created",
+        "expires",
+        "last_used",
+        "status",
+    ] {
+        assert!(
+            listed.lines().nth(1).unwrap().contains(header),
+            "{header}\n{listed}"
+        );
+    }
+}
+
+/// `--access read` makes a session that reads and refuses every write before it runs.
+#[tokio::test]
+async fn a_read_session_refuses_writes() {
+    let db = fixture_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let write = "SELECT register_model('sneaky', NULL, 'embedding', 'candle', 'ner')";
+    let out = run(jammi(dir.path()).args(["--db", &db.url, "--access", "read", "-c", write]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("permission denied: register_model(…) needs write access"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(jammi(dir.path()).args([
+        "--db",
+        &db.url,
+        "--access",
+        "read",
+        "--format",
+        "csv",
+        "-c",
+        "SELECT count(*) AS n FROM jammi.public.models WHERE model_id = 'sneaky'",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "n\n0\n");
 }
