@@ -55,13 +55,18 @@ class JammiCatalog:
         url: ``sqlite://path/jammi.db`` (created if missing), ``sqlite::memory:`` or
             ``postgres://…``; the database is migrated on open.
         tenant: the tenant id (a UUID) to act for, or ``None`` for global rows only.
+        access: what ``execute`` may do: ``"read"`` (queries only), ``"write"`` (also
+            register models, ``INSERT``, aliases, tags, training jobs, eval runs) or
+            ``"admin"`` (also delete; the default). A statement that needs more raises
+            ``CatalogError`` before anything runs.
 
     Raises:
-        CatalogError: a bad tenant id, an unknown scheme, an unreachable database.
+        CatalogError: a bad tenant id or access level, an unknown scheme, an unreachable
+            database.
     """
 
-    def __init__(self, url: str, tenant: str | None = None) -> None:
-        self._native = NativeCatalog(url, tenant)
+    def __init__(self, url: str, tenant: str | None = None, access: str = "admin") -> None:
+        self._native = NativeCatalog(url, tenant, access)
 
     def __datafusion_catalog_provider__(self, codec: Any) -> Any:
         """The FFI capsule ``SessionContext.register_catalog_provider`` loads."""

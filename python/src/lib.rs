@@ -14,7 +14,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
 use jammi_catalog::sql::foreign::ForeignCatalog;
-use jammi_catalog::{TenantId, register_catalog};
+use jammi_catalog::{Access, Grant, TenantId, register_catalog};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -44,14 +44,16 @@ struct NativeCatalog {
 #[pymethods]
 impl NativeCatalog {
     #[new]
-    #[pyo3(signature = (url, tenant=None))]
-    fn new(py: Python<'_>, url: &str, tenant: Option<&str>) -> PyResult<Self> {
+    #[pyo3(signature = (url, tenant=None, access="admin"))]
+    fn new(py: Python<'_>, url: &str, tenant: Option<&str>, access: &str) -> PyResult<Self> {
         let scope = tenant
             .map(|t| t.parse::<TenantId>())
             .transpose()
             .map_err(error)?;
+        let access = access.parse::<Access>().map_err(error)?;
+        let grant = Grant { scope, access };
         let inner = py
-            .detach(|| ForeignCatalog::open(url, scope))
+            .detach(|| ForeignCatalog::open(url, grant))
             .map_err(error)?;
         Ok(NativeCatalog { inner })
     }

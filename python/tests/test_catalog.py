@@ -332,3 +332,57 @@ def test_the_spec_example_runs(url):
         ctx.register_udf(udf(f))
     frame = ctx.sql("SELECT * FROM jammi.public.models WHERE model_id = 'acme/emb'").to_pandas()
     assert frame["version"].tolist() == [1, 2]
+
+
+# Each write `execute` runs, and the level it needs (SPEC §14).
+GRADED_WRITES = [
+    ("register_model()", "SELECT register_model('new', NULL, 'embedding', 'candle', 'ner')"),
+    ("INSERT", f"INSERT INTO jammi.public.models {MODEL_COLUMNS} "
+               "VALUES ('new', 1, 'embedding', 'candle', 'ner', NULL)"),
+    ("set_model_alias()", "SELECT set_model_alias('acme/emb', 'champion', 1)"),
+    ("DELETE", "DELETE FROM jammi.public.models WHERE model_id = 'acme/emb' AND version = 2"),
+    ("delete_model()", "SELECT delete_model('acme/emb', 2)"),
+]
+
+
+def test_execute_is_graded_by_the_catalogs_access_level(url):
+    seed(url)
+    outcomes = []
+    for label, statement in GRADED_WRITES:
+        row = [label]
+        for access in ["read", "write", "admin"]:
+            before = models(url)
+            events = JammiCatalog(url, TENANT_A).execute("SELECT count(*) AS n FROM jammi.public.events")
+            try:
+                JammiCatalog(url, TENANT_A, access=access).execute(statement)
+                row.append("ok")
+            except CatalogError as e:
+                assert f"needs {'admin' if 'DELETE' in label or 'delete' in label else 'write'} access" in str(e), str(e)
+                assert models(url) == before, f"{label} at {access} changed the models"
+                assert (
+                    JammiCatalog(url, TENANT_A).execute("SELECT count(*) AS n FROM jammi.public.events")
+                    == events
+                ), f"{label} at {access} appended an event"
+                row.append("denied")
+            # Start each level from the seeded catalog again.
+            JammiCatalog(url, TENANT_A).execute(
+                "DELETE FROM jammi.public.model_aliases WHERE model_id = 'acme/emb'"
+            )
+            for stray in ["new"]:
+                if (stray, 1) in models(url):
+                    JammiCatalog(url, TENANT_A).execute(f"SELECT delete_model('{stray}', 1)")
+            if ("acme/emb", 2) not in models(url):
+                insert_models(
+                    JammiCatalog(url, TENANT_A),
+                    "('acme/emb', 2, 'embedding', 'candle', 'text_embedding', 'base/bge')",
+                )
+        outcomes.append(row)
+    assert outcomes == [
+        ["register_model()", "denied", "ok", "ok"],
+        ["INSERT", "denied", "ok", "ok"],
+        ["set_model_alias()", "denied", "ok", "ok"],
+        ["DELETE", "denied", "denied", "ok"],
+        ["delete_model()", "denied", "denied", "ok"],
+    ]
+    with pytest.raises(CatalogError, match="read, write or admin"):
+        JammiCatalog(url, TENANT_A, access="owner")

@@ -29,8 +29,12 @@ fn code_of(error: &CatalogError) -> Code {
         CatalogError::ModelNotFound { .. } | CatalogError::NotFound { .. } => Code::NotFound,
         CatalogError::AlreadyExists { .. } => Code::AlreadyExists,
         CatalogError::ModelReferenced { .. } => Code::FailedPrecondition,
-        CatalogError::TenantMismatch { .. } => Code::PermissionDenied,
+        CatalogError::TenantMismatch { .. } | CatalogError::PermissionDenied { .. } => {
+            Code::PermissionDenied
+        }
         CatalogError::Unavailable(_) => Code::Unavailable,
+        CatalogError::LimitExceeded(_) => Code::ResourceExhausted,
+        CatalogError::DeadlineExceeded { .. } => Code::DeadlineExceeded,
         CatalogError::RetryExhausted { .. } => Code::Aborted,
         _ => Code::Internal,
     }

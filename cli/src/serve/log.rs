@@ -1,6 +1,7 @@
-//! One structured log line per call (SPEC §11): the call, the kind of statement, the scope,
-//! the rows, the duration and the outcome (a status code). Never the token, the SQL, its
-//! parameter values, an error's message (it may quote a value) or the result.
+//! One structured log line per call (SPEC §11): the call, the kind of statement, the scope
+//! and access level, the rows, the duration and the outcome (a status code). Never the
+//! token, the SQL, its parameter values, an error's message (it may quote a value) or the
+//! result.
 
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -10,7 +11,7 @@ use std::time::Instant;
 use arrow_flight::error::FlightError;
 use datafusion::arrow::array::RecordBatch;
 use futures::Stream;
-use jammi_catalog::Scope;
+use jammi_catalog::Grant;
 use tonic::Status;
 
 use super::drain::InFlight;
@@ -20,6 +21,7 @@ pub struct CallLog {
     kind: &'static str,
     started: Instant,
     scope: OnceLock<String>,
+    access: OnceLock<&'static str>,
     /// The call's place among those a shutdown waits for, held as long as the log.
     _in_flight: InFlight,
 }
@@ -31,15 +33,19 @@ impl CallLog {
             kind,
             started: Instant::now(),
             scope: OnceLock::new(),
+            access: OnceLock::new(),
             _in_flight: in_flight,
         }
     }
 
-    /// Records the caller's scope, once it is known.
-    pub fn scope(&self, scope: Scope) {
-        let _ = self
-            .scope
-            .set(scope.map_or_else(|| "unscoped".to_owned(), |t| t.to_string()));
+    /// Records the caller's scope and access level, once they are known.
+    pub fn caller(&self, grant: Grant) {
+        let _ = self.scope.set(
+            grant
+                .scope
+                .map_or_else(|| "unscoped".to_owned(), |t| t.to_string()),
+        );
+        let _ = self.access.set(grant.access.as_str());
     }
 
     /// Writes the line for a call that is over.
@@ -52,11 +58,13 @@ impl CallLog {
 
     fn emit(&self, rows: u64, outcome: &str) {
         let scope = self.scope.get().map_or("unauthenticated", String::as_str);
+        let access = self.access.get().copied().unwrap_or("none");
         let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(
             call = self.call,
             kind = self.kind,
             scope,
+            access,
             rows,
             duration_ms = (duration_ms * 10.0).round() / 10.0,
             outcome,

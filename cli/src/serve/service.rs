@@ -6,8 +6,10 @@
 //! never while its `FlightInfo` is planned; updates run in `DoPut`. `GetFlightInfo` plans
 //! the statement fully, so its schema is the schema `DoGet` streams.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
@@ -35,13 +37,13 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use futures::{Stream, StreamExt, TryStreamExt};
-use jammi_catalog::{Catalog, Scope, Tokens};
+use jammi_catalog::{Catalog, Grant, Tokens};
 use prost::Message;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::auth;
+use super::auth::{self, Authenticator};
 use super::drain::Drain;
 use super::handle::Handle;
 use super::log::CallLog;
@@ -51,8 +53,6 @@ use super::statement::{self, QueryLimits};
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub query: QueryLimits,
-    /// The longest a statement may run, streaming included.
-    pub timeout: Duration,
     /// Statements running at once; more wait for a turn, at most `queue_wait`.
     pub concurrent: usize,
     pub queue_wait: Duration,
@@ -64,9 +64,9 @@ pub struct CatalogService {
 }
 
 struct Inner {
-    /// The unscoped catalog; each call narrows it to its token's scope.
+    /// The unscoped catalog; each call narrows it to its token's scope and access level.
     catalog: Catalog,
-    tokens: Tokens,
+    auth: Authenticator,
     limits: Limits,
     turns: Arc<Semaphore>,
     drain: Arc<Drain>,
@@ -100,7 +100,7 @@ impl CatalogService {
             inner: Arc::new(Inner {
                 turns: Arc::new(Semaphore::new(limits.concurrent.max(1))),
                 catalog,
-                tokens,
+                auth: Authenticator::new(tokens),
                 limits,
                 drain,
                 sql_info,
@@ -114,22 +114,22 @@ impl CatalogService {
     }
 
     /// Runs a call that answers at once (metadata, closing a handle) for its caller's
-    /// scope, with its log line.
-    async fn answer<T, F, Fut>(
+    /// grant, with its log line.
+    async fn answer<R, T, F, Fut>(
         &self,
         call: &'static str,
-        metadata: &tonic::metadata::MetadataMap,
+        request: &Request<R>,
         f: F,
     ) -> Result<T, Status>
     where
-        F: FnOnce(Scope) -> Fut,
+        F: FnOnce(Grant) -> Fut,
         Fut: std::future::Future<Output = Result<T, Status>>,
     {
         let log = self.begin(call, "metadata")?;
         let result = async {
-            let scope = auth::scope_of_call(&self.inner.tokens, metadata).await?;
-            log.scope(scope);
-            f(scope).await
+            let grant = self.inner.auth.grant_of(request).await?;
+            log.caller(grant);
+            f(grant).await
         }
         .await;
         log.finish(&result, 0);
@@ -145,26 +145,29 @@ impl CatalogService {
         schema: &SchemaRef,
         ticket: Ticket,
     ) -> Result<Response<FlightInfo>, Status> {
-        let metadata = request.metadata().clone();
-        let descriptor = request.into_inner();
-        self.answer(call, &metadata, |_| async move {
+        let descriptor = request.get_ref().clone();
+        self.answer(call, &request, |_| async move {
             flight_info_of(schema, descriptor, ticket).map(Response::new)
         })
         .await
     }
 
-    /// The caller's scope and a fresh session bound to it.
-    async fn session<T>(&self, request: &Request<T>) -> Result<(Scope, SessionContext), Status> {
-        let scope = auth::scope_of_call(&self.inner.tokens, request.metadata()).await?;
-        let ctx = statement::session(&self.inner.catalog, scope, self.inner.limits.query)?;
-        Ok((scope, ctx))
+    /// The caller's grant and a fresh session bound to it.
+    async fn session<T>(&self, request: &Request<T>) -> Result<(Grant, SessionContext), Status> {
+        let grant = self.inner.auth.grant_of(request).await?;
+        let ctx = statement::session(&self.inner.catalog, grant, self.inner.limits.query)?;
+        Ok((grant, ctx))
     }
 
-    /// A turn to run a statement, waiting at most the queue wait.
-    async fn turn(&self) -> Result<OwnedSemaphorePermit, Status> {
+    /// A turn to run a statement of `ctx`, waiting at most the queue wait; the statement's
+    /// clock starts when it gets it.
+    async fn turn(&self, ctx: &SessionContext) -> Result<OwnedSemaphorePermit, Status> {
         let wait = Arc::clone(&self.inner.turns).acquire_owned();
         match tokio::time::timeout(self.inner.limits.queue_wait, wait).await {
-            Ok(Ok(permit)) => Ok(permit),
+            Ok(Ok(permit)) => {
+                statement::start_clock(ctx, self.inner.limits.query);
+                Ok(permit)
+            }
             _ => Err(Status::resource_exhausted(format!(
                 "the server is running {} statements; try again later",
                 self.inner.limits.concurrent
@@ -202,8 +205,8 @@ impl CatalogService {
     ) -> Result<Response<FlightInfo>, Status> {
         let log = self.begin("GetFlightInfo", "plan")?;
         let result = async {
-            let (scope, ctx) = self.session(request).await?;
-            log.scope(scope);
+            let (grant, ctx) = self.session(request).await?;
+            log.caller(grant);
             let handle = Handle::decode_from(encoded)?;
             let physical = self.planned(&ctx, &handle).await?;
             flight_info_of(&physical.schema(), descriptor, ticket)
@@ -222,10 +225,10 @@ impl CatalogService {
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
         let log = self.begin(call, "query")?;
         let started = async {
-            let (scope, ctx) = self.session(request).await?;
-            log.scope(scope);
+            let (grant, ctx) = self.session(request).await?;
+            log.caller(grant);
             let handle = Handle::decode_from(encoded)?;
-            let turn = self.turn().await?;
+            let turn = self.turn(&ctx).await?;
             let physical = self.planned(&ctx, &handle).await?;
             let schema = physical.schema();
             let batches = statement::execute(&ctx, physical)?;
@@ -239,7 +242,7 @@ impl CatalogService {
                 return Err(e);
             }
         };
-        let batches = run_until_deadline(batches, turn, self.inner.limits.timeout);
+        let batches = run_until_deadline(batches, turn, self.inner.limits.query.timeout);
         let stream = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .build(log.counting(batches))
@@ -253,7 +256,7 @@ impl CatalogService {
         ctx: &SessionContext,
         plans: Vec<LogicalPlan>,
     ) -> Result<i64, Status> {
-        let _turn = self.turn().await?;
+        let _turn = self.turn(ctx).await?;
         let work = async {
             let mut total = 0i64;
             for plan in plans {
@@ -267,9 +270,9 @@ impl CatalogService {
             }
             Ok(total)
         };
-        match tokio::time::timeout(self.inner.limits.timeout, work).await {
+        match tokio::time::timeout(self.inner.limits.query.timeout, work).await {
             Ok(result) => result,
-            Err(_) => Err(deadline_exceeded(self.inner.limits.timeout)),
+            Err(_) => Err(deadline_exceeded(self.inner.limits.query.timeout)),
         }
     }
 }
@@ -302,14 +305,20 @@ fn deadline_exceeded(timeout: Duration) -> Status {
 /// connections past `timeout`. The task holds the statement's `turn`. A statement stopped
 /// at the deadline, or failing, ends the stream with its error once the client has read
 /// what came before; a client that goes away ends the task at its next batch.
+///
+/// The answer keeps the deadline by itself too: were the task stuck inside one step of
+/// its work when the deadline passes (a step the limits of `sql::limits` bound, but do not
+/// interrupt), the client still hears `DEADLINE_EXCEEDED` on time, and the task is
+/// aborted at its next await.
 fn run_until_deadline(
     mut batches: SendableRecordBatchStream,
     turn: OwnedSemaphorePermit,
     timeout: Duration,
 ) -> impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static {
+    let deadline = tokio::time::Instant::now() + timeout;
     let (sender, receiver) = tokio::sync::mpsc::channel(2);
     let (outcome, ended) = tokio::sync::oneshot::channel::<Status>();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let _turn = turn;
         let produce = async {
             while let Some(batch) = batches.next().await {
@@ -342,7 +351,29 @@ fn run_until_deadline(
             .map(|status| Err(FlightError::Tonic(Box::new(status))))
     })
     .filter_map(futures::future::ready);
-    batches.chain(end)
+    let mut answer = Box::pin(batches.chain(end));
+    let (mut late, abort) = (
+        Box::pin(tokio::time::sleep_until(deadline)),
+        task.abort_handle(),
+    );
+    let mut over = false;
+    futures::stream::poll_fn(move |cx| {
+        if over {
+            return Poll::Ready(None);
+        }
+        match answer.as_mut().poll_next(cx) {
+            Poll::Pending if late.as_mut().poll(cx).is_ready() => {
+                abort.abort();
+                over = true;
+                let status = deadline_exceeded(timeout);
+                Poll::Ready(Some(Err(FlightError::Tonic(Box::new(status)))))
+            }
+            polled => {
+                over = matches!(polled, Poll::Ready(None));
+                polled
+            }
+        }
+    })
 }
 
 /// The batches of `receiver`, as a stream.
@@ -406,9 +437,8 @@ impl FlightSqlService for CatalogService {
     ) -> Result<Response<BoxStream<HandshakeResponse>>, Status> {
         let log = self.begin("Handshake", "auth")?;
         let result = async {
-            let token = auth::basic_password(request.metadata())?;
-            let scope = auth::check(&self.inner.tokens, &token).await?;
-            log.scope(scope);
+            let (token, grant) = self.inner.auth.basic(&request).await?;
+            log.caller(grant);
             Ok::<_, Status>(token)
         }
         .await;
@@ -481,8 +511,8 @@ impl FlightSqlService for CatalogService {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let log = self.begin("CreatePreparedStatement", "plan")?;
         let result = async {
-            let (scope, ctx) = self.session(&request).await?;
-            log.scope(scope);
+            let (grant, ctx) = self.session(&request).await?;
+            log.caller(grant);
             let plan = statement::plan(&ctx, &query.query).await?;
             let parameters = statement::parameter_schema(&plan)?;
             // Without parameters the statement plans fully, and its schema is the one
@@ -509,10 +539,8 @@ impl FlightSqlService for CatalogService {
         request: Request<arrow_flight::Action>,
     ) -> Result<(), Status> {
         // Handles hold no server state; closing one only needs a valid caller.
-        self.answer("ClosePreparedStatement", request.metadata(), |_| async {
-            Ok(())
-        })
-        .await
+        self.answer("ClosePreparedStatement", &request, |_| async { Ok(()) })
+            .await
     }
 
     async fn do_put_prepared_statement_query(
@@ -522,8 +550,8 @@ impl FlightSqlService for CatalogService {
     ) -> Result<DoPutPreparedStatementResult, Status> {
         let log = self.begin("DoPut", "bind")?;
         let result = async {
-            let scope = auth::scope_of_call(&self.inner.tokens, request.metadata()).await?;
-            log.scope(scope);
+            let grant = self.inner.auth.grant_of(&request).await?;
+            log.caller(grant);
             let handle = Handle::decode_from(&query.prepared_statement_handle)?;
             let batches = parameter_batches(request.into_inner()).await?;
             Ok::<_, Status>(DoPutPreparedStatementResult {
@@ -542,8 +570,8 @@ impl FlightSqlService for CatalogService {
     ) -> Result<i64, Status> {
         let log = self.begin("DoPut", "update")?;
         let result = async {
-            let (scope, ctx) = self.session(&request).await?;
-            log.scope(scope);
+            let (grant, ctx) = self.session(&request).await?;
+            log.caller(grant);
             let plan = statement::plan(&ctx, &update.query).await?;
             self.run_update(&ctx, vec![plan]).await
         }
@@ -559,8 +587,8 @@ impl FlightSqlService for CatalogService {
     ) -> Result<i64, Status> {
         let log = self.begin("DoPut", "update")?;
         let result = async {
-            let (scope, ctx) = self.session(&request).await?;
-            log.scope(scope);
+            let (grant, ctx) = self.session(&request).await?;
+            log.caller(grant);
             let handle = Handle::decode_from(&update.prepared_statement_handle)?;
             let mut batches = parameter_batches(request.into_inner()).await?;
             if batches.iter().all(|b| b.num_rows() == 0) {
@@ -592,8 +620,8 @@ impl FlightSqlService for CatalogService {
         query: CommandGetCatalogs,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.answer("DoGet", request.metadata(), |scope| async move {
-            let ctx = statement::session(&self.inner.catalog, scope, self.inner.limits.query)?;
+        self.answer("DoGet", &request, |grant| async move {
+            let ctx = statement::session(&self.inner.catalog, grant, self.inner.limits.query)?;
             let mut builder = query.into_builder();
             for name in ctx.catalog_names() {
                 builder.append(name);
@@ -621,8 +649,8 @@ impl FlightSqlService for CatalogService {
         query: CommandGetDbSchemas,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.answer("DoGet", request.metadata(), |scope| async move {
-            let ctx = statement::session(&self.inner.catalog, scope, self.inner.limits.query)?;
+        self.answer("DoGet", &request, |grant| async move {
+            let ctx = statement::session(&self.inner.catalog, grant, self.inner.limits.query)?;
             // Every schema of every catalog: the builder applies the request's filters.
             let mut builder = query.into_builder();
             for catalog_name in ctx.catalog_names() {
@@ -656,8 +684,8 @@ impl FlightSqlService for CatalogService {
         query: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.answer("DoGet", request.metadata(), |scope| async move {
-            let ctx = statement::session(&self.inner.catalog, scope, self.inner.limits.query)?;
+        self.answer("DoGet", &request, |grant| async move {
+            let ctx = statement::session(&self.inner.catalog, grant, self.inner.limits.query)?;
             // Every table of every schema: the builder applies the request's filters.
             let mut builder = query.into_builder();
             for catalog_name in ctx.catalog_names() {
@@ -709,7 +737,7 @@ impl FlightSqlService for CatalogService {
         query: CommandGetTableTypes,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.answer("DoGet", request.metadata(), |_| async move {
+        self.answer("DoGet", &request, |_| async move {
             let mut builder = query.into_builder();
             for table_type in ["BASE TABLE", "VIEW"] {
                 builder.append(table_type);
@@ -737,7 +765,7 @@ impl FlightSqlService for CatalogService {
         query: CommandGetSqlInfo,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.answer("DoGet", request.metadata(), |_| async move {
+        self.answer("DoGet", &request, |_| async move {
             let builder = query.into_builder(&self.inner.sql_info);
             Ok(Response::new(metadata_stream(
                 builder.schema(),

@@ -2,6 +2,7 @@
 //! under the server's rules, its parameters bound, and its result as a stream.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
@@ -14,26 +15,31 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, WriteOp};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use jammi_catalog::{Catalog, Scope, register_catalog};
+use jammi_catalog::sql::limits::{StatementLimits, bound_functions};
+use jammi_catalog::{Catalog, Grant, register_catalog};
 use tonic::Status;
 
 use super::error::status_of;
 
-/// Per-query limits (SPEC §11).
+/// Per-query limits (SPEC §11, §14).
 #[derive(Clone, Copy, Debug)]
 pub struct QueryLimits {
-    /// Bytes of memory one query's operators may reserve (DataFusion's memory pool).
+    /// Bytes of memory one query's operators may reserve (DataFusion's memory pool), and
+    /// the most one call of a scalar function may build.
     pub memory: usize,
+    /// The longest a statement may run, planning and streaming included.
+    pub timeout: Duration,
 }
 
-/// A session for one call: its own catalog list bound to `scope` (never shared with another
-/// call, so nothing can rebind it), `jammi.public` as the default schema, so that
-/// `SELECT * FROM models` works, and `information_schema`. Its memory pool is the query's
-/// limit, and it never spills to the server's disk: a query needing more memory fails with
-/// `RESOURCE_EXHAUSTED`.
+/// A session for one call: its own catalog list bound to `grant`'s scope and access level
+/// (never shared with another call, so nothing can rebind it), `jammi.public` as the
+/// default schema, so that `SELECT * FROM models` works, and `information_schema`. Its
+/// memory pool is the query's limit, and it never spills to the server's disk: a query
+/// needing more memory fails with `RESOURCE_EXHAUSTED`. The same limits hold inside a
+/// batch (`sql::limits`).
 pub fn session(
     catalog: &Catalog,
-    scope: Scope,
+    grant: Grant,
     limits: QueryLimits,
 ) -> Result<SessionContext, Status> {
     let config = SessionConfig::new()
@@ -48,8 +54,28 @@ pub fn session(
         .build_arc()
         .map_err(|e| Status::internal(format!("cannot build the query runtime: {e}")))?;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
-    register_catalog(&ctx, &catalog.with_scope(scope));
+    register_catalog(
+        &ctx,
+        &catalog.with_scope(grant.scope).narrowed(grant.access),
+    );
+    start_clock(&ctx, limits);
     Ok(ctx)
+}
+
+/// Starts the statement's clock in `ctx`: the limits inside a batch (`sql::limits`: every
+/// function's value within the memory limit, and the deadline checked at every call,
+/// planning and its constant folding included), with the deadline `limits.timeout` from
+/// now. Called when the session is made, and again when the statement's turn to run
+/// comes, so that waiting for a turn does not count against it.
+pub fn start_clock(ctx: &SessionContext, limits: QueryLimits) {
+    bound_functions(
+        ctx,
+        StatementLimits {
+            max_value_bytes: limits.memory,
+            deadline: Instant::now().checked_add(limits.timeout),
+            timeout: limits.timeout,
+        },
+    );
 }
 
 /// Plans `sql` without running any of it, refusing what would touch the server's own

@@ -69,9 +69,9 @@ def server(db):
     assert process.wait(timeout=60) == 0
 
 
-def token(db, name, tenant=None):
-    """A new token labelled `name` for `tenant` (unscoped when None)."""
-    args = ["token", "create", "--name", name]
+def token(db, name, tenant=None, access="admin", *options):
+    """A new token labelled `name` for `tenant` (unscoped when None) with `access`."""
+    args = ["token", "create", "--name", name, "--access", access, *options]
     if tenant:
         args += ["--tenant", tenant]
     return jammi(*args, db=db).strip()

@@ -1,5 +1,7 @@
 """`jammi serve` through ADBC's Flight SQL driver, as a notebook user runs it."""
 
+import time
+
 import adbc_driver_manager
 import pytest
 
@@ -113,3 +115,98 @@ def test_what_touches_the_server_is_refused(seeded, server, sql, tmp_path):
     assert refused.value.status_code == adbc_driver_manager.AdbcStatusCode.UNAUTHORIZED
     assert "not allowed on the server" in str(refused.value)
     assert not copy.exists()
+
+
+# Every write a client can send, each naming a model `{}` of its own.
+WRITES = {
+    "register": "SELECT register_model('{}', NULL, 'embedding', 'candle', 'text_embedding')",
+    "insert": "INSERT INTO models (model_id, version, model_type, backend, task) "
+    "VALUES ('{}', 1, 'embedding', 'candle', 'text_embedding')",
+    "alias": "SELECT set_model_alias('a-embed', '{}', 1)",
+    "tag": "SELECT set_model_tag('a-embed', 1, '{}', 'v')",
+    "delete": "DELETE FROM models WHERE model_id = 'a-embed' AND version = 1 AND '{}' <> ''",
+    "delete_model": "SELECT delete_model('a-embed', 1) AS deleted_{}",
+}
+
+
+def write_code(uri, tok, sql):
+    """The ADBC status of running `sql`, or None when it ran."""
+    try:
+        with connect(uri, tok) as conn, conn.cursor() as cur:
+            cur.execute(sql)
+            cur.fetchall()
+    except adbc_driver_manager.Error as e:
+        return e.status_code
+    return None
+
+
+def test_a_read_token_reads_and_every_write_is_denied(seeded, server):
+    reader = token(seeded, "dashboard", TENANT_A, "read")
+    with connect(server, reader) as conn, conn.cursor() as cur:
+        cur.execute("SELECT model_id FROM models ORDER BY model_id")
+        assert cur.fetchall() == [("a-embed",), ("base",)]
+        cur.execute(
+            "SELECT model_id FROM models_as_of(now()) ORDER BY model_id"
+        )
+        assert cur.fetchall() == [("a-embed",), ("base",)]
+        objects = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+        assert "jammi" in [o["catalog_name"] for o in objects]
+        for kind, sql in WRITES.items():
+            with pytest.raises(adbc_driver_manager.Error) as refused:
+                cur.execute(sql.format(f"r_{kind}"))
+                cur.fetchall()
+            # The server's PERMISSION_DENIED, as ADBC names it.
+            assert refused.value.status_code == adbc_driver_manager.AdbcStatusCode.UNAUTHORIZED, kind
+            assert "permission denied" in str(refused.value), kind
+        with pytest.raises(adbc_driver_manager.Error) as refused:
+            cur.executemany(
+                "INSERT INTO models (model_id, model_type, backend, task) "
+                "VALUES ($1, 'embedding', 'candle', 'text_embedding')",
+                [("r-many-1",), ("r-many-2",)],
+            )
+        assert refused.value.status_code == adbc_driver_manager.AdbcStatusCode.UNAUTHORIZED
+        cur.execute("SELECT count(*) FROM events")
+        events = cur.fetchall()
+    admin = token(seeded, "ops", TENANT_A)
+    assert names(server, admin) == ["a-embed", "base"]
+    with connect(server, admin) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM events")
+        assert cur.fetchall() == events, "a refused write appended an event"
+
+
+def test_a_write_token_writes_but_cannot_delete(seeded, server):
+    writer = token(seeded, "pipeline", TENANT_A, "write")
+    for kind in ["register", "insert", "alias", "tag"]:
+        assert write_code(server, writer, WRITES[kind].format(f"w_{kind}")) is None, kind
+    for kind in ["delete", "delete_model"]:
+        assert (
+            write_code(server, writer, WRITES[kind].format(f"w_{kind}"))
+            == adbc_driver_manager.AdbcStatusCode.UNAUTHORIZED
+        ), kind
+    with connect(server, writer) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO models (model_id, model_type, backend, task) "
+            "VALUES ($1, 'embedding', 'candle', 'text_embedding')",
+            [("w-many-1",), ("w-many-2",)],
+        )
+    assert names(server, writer) == [
+        "a-embed",
+        "base",
+        "w-many-1",
+        "w-many-2",
+        "w_insert",
+        "w_register",
+    ]
+    admin = token(seeded, "ops", TENANT_A)
+    with connect(server, admin) as conn, conn.cursor() as cur:
+        cur.execute("SELECT delete_model('w_insert', 1)")
+        assert cur.fetchall() == [(True,)]
+
+
+def test_an_expired_token_is_unauthenticated(seeded, server):
+    brief = token(seeded, "brief", TENANT_A, "read", "--expires-in", "2s")
+    assert names(server, brief) == ["a-embed", "base"]
+    time.sleep(2.5)
+    with pytest.raises(adbc_driver_manager.Error) as refused:
+        names(server, brief)
+    assert refused.value.status_code == adbc_driver_manager.AdbcStatusCode.UNAUTHENTICATED

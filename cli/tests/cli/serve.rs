@@ -93,13 +93,20 @@ fn server_log() -> Stdio {
     }
 }
 
-/// `jammi token create` on `db`; returns the token it prints.
+/// `jammi token create` on `db` for an admin token (every call allowed); returns the
+/// token it prints.
 pub fn create_token(db: &str, tenant: Option<&str>, name: &str) -> String {
+    create_token_with(db, tenant, name, &["--access", "admin"])
+}
+
+/// `jammi token create` on `db` with `options` (e.g. `--access read`); returns the token.
+pub fn create_token_with(db: &str, tenant: Option<&str>, name: &str, options: &[&str]) -> String {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jammi"));
     cmd.args(["token", "create", "--db", db, "--name", name]);
     if let Some(tenant) = tenant {
         cmd.args(["--tenant", tenant]);
     }
+    cmd.args(options);
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -538,7 +545,187 @@ async fn metadata_lists_the_catalog(db: &TestDb) {
     );
 }
 
+/// How a Flight SQL client sends a write.
+#[derive(Clone, Copy, Debug)]
+enum UpdatePath {
+    /// GetFlightInfo + DoGet, what ADBC's `cursor.execute` does.
+    Query,
+    /// DoPut of a statement update.
+    Update,
+    /// A prepared statement with one parameter row, run as an update.
+    Prepared,
+    /// A prepared statement with two parameter rows (`executemany`).
+    Many,
+}
+
+/// The writes each path sends: a template with `{}` for a model name (`$1` when prepared).
+const GRADED_WRITES: [(&str, &str); 4] = [
+    (
+        "register_model()",
+        "SELECT register_model({}, NULL, 'embedding', 'candle', 'ner')",
+    ),
+    (
+        "INSERT",
+        "INSERT INTO models (model_id, version, model_type, backend, task) \
+         VALUES ({}, 1, 'embedding', 'candle', 'ner')",
+    ),
+    ("DELETE", "DELETE FROM models WHERE model_id = {}"),
+    ("delete_model()", "SELECT delete_model({}, 1)"),
+];
+
+/// Sends `template` for `names` along `path`; the gRPC code of a failure.
+async fn send_write(
+    client: &mut FlightSqlServiceClient<Channel>,
+    path: UpdatePath,
+    template: &str,
+    names: &[String],
+) -> Result<(), Code> {
+    let code = |e: &dyn std::fmt::Display| code_in(&e.to_string());
+    let literal = |name: &str| template.replace("{}", &format!("'{name}'"));
+    match path {
+        UpdatePath::Query => {
+            let info = client
+                .execute(literal(&names[0]), None)
+                .await
+                .map_err(|e| code(&e))?;
+            fetch(client, info).await.map_err(|e| code(&e))?;
+        }
+        UpdatePath::Update => {
+            client
+                .execute_update(literal(&names[0]), None)
+                .await
+                .map_err(|e| code(&e))?;
+        }
+        UpdatePath::Prepared | UpdatePath::Many => {
+            let mut prepared = client
+                .prepare(template.replace("{}", "$1"), None)
+                .await
+                .map_err(|e| code(&e))?;
+            let rows = RecordBatch::try_new(
+                Arc::new(Schema::new(vec![Field::new("0", DataType::Utf8, false)])),
+                vec![Arc::new(StringArray::from(names.to_vec()))],
+            )
+            .unwrap();
+            prepared.set_parameters(rows).unwrap();
+            prepared.execute_update().await.map_err(|e| code(&e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Every Flight SQL way to write (the query path, DoPut updates, prepared updates,
+/// executemany), with each write of the catalog, at each access level: it runs, or it is
+/// refused with `PERMISSION_DENIED` and nothing is written (SPEC §14). The table of
+/// outcomes is asserted as a whole.
+async fn every_flight_sql_write_is_graded_by_the_tokens_access(db: &TestDb) {
+    let paths = [
+        UpdatePath::Query,
+        UpdatePath::Update,
+        UpdatePath::Prepared,
+        UpdatePath::Many,
+    ];
+    let levels = ["read", "write", "admin"];
+    let names = |path: UpdatePath, write: usize, level: &str| -> Vec<String> {
+        let rows = if matches!(path, UpdatePath::Many) {
+            2
+        } else {
+            1
+        };
+        (0..rows)
+            .map(|row| format!("m-{path:?}-{write}-{level}-{row}").to_lowercase())
+            .collect()
+    };
+    // The rows the deletes target, in tenant A.
+    let tenant = db
+        .catalog
+        .with_scope(Some(jammi_testkit::fixture::tenant_a()));
+    for path in paths {
+        for level in levels {
+            for write in [2, 3] {
+                for name in names(path, write, level) {
+                    tenant
+                        .register_model(
+                            jammi_catalog::RegisterModel::new(
+                                name,
+                                "embedding",
+                                "candle",
+                                jammi_catalog::ModelTask::Ner,
+                            )
+                            .version(1),
+                        )
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    }
+    let server = Server::start(&db.url).await;
+    let mut clients = Vec::new();
+    for level in levels {
+        let token = create_token_with(&db.url, Some(TENANT_A), level, &["--access", level]);
+        clients.push(server.client(Some(&token)).await);
+    }
+    let checker_token = create_token(&db.url, Some(TENANT_A), "checker");
+    let mut checker = server.client(Some(&checker_token)).await;
+    let count = |names: &[String]| {
+        let list = names
+            .iter()
+            .map(|n| format!("'{n}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("SELECT count(*) FROM models WHERE model_id IN ({list})")
+    };
+    let mut table = String::new();
+    for path in paths {
+        for (write, (label, template)) in GRADED_WRITES.iter().enumerate() {
+            let mut line = format!("{:<9} {label:<17}", format!("{path:?}"));
+            for (level, client) in levels.iter().zip(clients.iter_mut()) {
+                let names = names(path, write, level);
+                let outcome = send_write(client, path, template, &names).await;
+                let expected_rows = match (outcome, write) {
+                    (Ok(()), 0 | 1) => names.len(),
+                    (Ok(()), _) => 0,
+                    (Err(Code::PermissionDenied), 0 | 1) => 0,
+                    (Err(Code::PermissionDenied), _) => names.len(),
+                    (Err(other), _) => panic!("{path:?} {label} at {level}: {other:?}"),
+                };
+                assert_eq!(
+                    query(&mut checker, &count(&names)).await,
+                    vec![vec![expected_rows.to_string()]],
+                    "{path:?} {label} at {level}"
+                );
+                line.push_str(match outcome {
+                    Ok(()) => " | ok    ",
+                    Err(_) => " | denied",
+                });
+            }
+            table.push_str(line.trim_end());
+            table.push('\n');
+        }
+    }
+    let expected = "\
+Query     register_model()  | denied | ok     | ok
+Query     INSERT            | denied | ok     | ok
+Query     DELETE            | denied | denied | ok
+Query     delete_model()    | denied | denied | ok
+Update    register_model()  | denied | ok     | ok
+Update    INSERT            | denied | ok     | ok
+Update    DELETE            | denied | denied | ok
+Update    delete_model()    | denied | denied | ok
+Prepared  register_model()  | denied | ok     | ok
+Prepared  INSERT            | denied | ok     | ok
+Prepared  DELETE            | denied | denied | ok
+Prepared  delete_model()    | denied | denied | ok
+Many      register_model()  | denied | ok     | ok
+Many      INSERT            | denied | ok     | ok
+Many      DELETE            | denied | denied | ok
+Many      delete_model()    | denied | denied | ok
+";
+    assert_eq!(table, expected);
+}
+
 backend_tests!(
+    every_flight_sql_write_is_graded_by_the_tokens_access,
     each_token_sees_only_its_scope,
     calls_without_a_valid_token_run_nothing,
     a_basic_handshake_yields_the_bearer,
@@ -801,6 +988,118 @@ async fn limits_stop_statements_that_exceed_them() {
         rest.unwrap_err()
             .to_string()
             .contains(Code::DeadlineExceeded.description())
+    );
+}
+
+/// A value built inside one batch counts against `--memory-limit`, and `--query-timeout`
+/// holds inside a batch and while a statement is planned (SPEC §14): each probe is
+/// refused or stopped in time, and the server serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn values_built_inside_a_batch_stay_within_the_limits() {
+    let db = TestDb::sqlite().await;
+    let token = create_token_with(&db.url, None, "reader", &["--access", "read"]);
+    let server = Server::start_with(
+        &db.url,
+        &["--query-timeout", "3", "--memory-limit", "64000000"],
+    )
+    .await;
+    let mut client = server.client(Some(&token)).await;
+    // Many calls, each within the limit, folded while the statement is planned.
+    let folded = (0..400)
+        .map(|i| format!("length(repeat('{}', 40000000))", i % 10))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    for (sql, expected) in [
+        (
+            "SELECT length(repeat('x', 1500000000))".to_owned(),
+            Code::ResourceExhausted,
+        ),
+        (
+            "SELECT length(lpad('x', 1500000000))".to_owned(),
+            Code::ResourceExhausted,
+        ),
+        (
+            "SELECT length(rpad('x', 1500000000, 'é'))".to_owned(),
+            Code::ResourceExhausted,
+        ),
+        (
+            "SELECT cardinality(array_repeat(1, 1500000000))".to_owned(),
+            Code::ResourceExhausted,
+        ),
+        (
+            "SELECT cardinality(range(1500000000))".to_owned(),
+            Code::ResourceExhausted,
+        ),
+        // Each call builds 40 MB; the aggregate's accumulator passes the memory limit.
+        (
+            "SELECT length(string_agg(repeat('x', 5000), ',')) FROM generate_series(1, 100000)"
+                .to_owned(),
+            Code::ResourceExhausted,
+        ),
+        // Doubling a value by nesting stops where it passes the limit.
+        (
+            "SELECT length(concat(b, b)) FROM (SELECT concat(a, a) AS b FROM \
+             (SELECT concat(s, s) AS a FROM (SELECT repeat('x', 20000000) AS s)))"
+                .to_owned(),
+            Code::ResourceExhausted,
+        ),
+        (
+            "SELECT levenshtein(repeat('a', 100000), repeat('b', 100000))".to_owned(),
+            Code::ResourceExhausted,
+        ),
+        // A constant value is copied into every row of the batch: 10 × 30 MB.
+        (
+            "SELECT repeat('x', 30000000) AS s FROM generate_series(1, 10)".to_owned(),
+            Code::ResourceExhausted,
+        ),
+        // The same doubling through `concat`'s own simplification (NULL arguments are
+        // dropped: a new call of the built-in), and through `[…]` syntax.
+        (
+            "SELECT length(concat(b, NULL, b)) FROM (SELECT concat(a, NULL, a) AS b FROM \
+             (SELECT concat(s, NULL, s) AS a FROM (SELECT repeat('x', 20000000) AS s)))"
+                .to_owned(),
+            Code::ResourceExhausted,
+        ),
+        (
+            "SELECT cardinality([s, s, s, s, s, s, s, s]) FROM (SELECT repeat('x', 10000000) AS s)"
+                .to_owned(),
+            Code::ResourceExhausted,
+        ),
+        // The ordered form joins its values only when it answers: 10 000 × 10 kB of
+        // delimiter, not charged to the memory pool.
+        (
+            format!(
+                "SELECT length(string_agg(CAST(value AS VARCHAR), '{}' ORDER BY value)) \
+                 FROM generate_series(1, 10000)",
+                "x".repeat(10_000)
+            ),
+            Code::ResourceExhausted,
+        ),
+        // A step that can cycle at a month's end would never end.
+        (
+            "SELECT cardinality(range(DATE '2024-01-28', DATE '2024-12-31', \
+             INTERVAL '1 month -28 days'))"
+                .to_owned(),
+            Code::ResourceExhausted,
+        ),
+        // Endless small batches: stopped at the deadline.
+        (
+            "SELECT count(repeat('x', 1000)) FROM generate_series(1, 1000000000000)".to_owned(),
+            Code::DeadlineExceeded,
+        ),
+        (format!("SELECT {folded}"), Code::DeadlineExceeded),
+    ] {
+        let started = std::time::Instant::now();
+        assert_eq!(query_code(&mut client, &sql).await, expected, "{sql:.80}");
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "{sql:.80}: {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(
+        query(&mut client, "SELECT length(repeat('x', 1000))").await,
+        vec![vec!["1000".to_owned()]]
     );
 }
 
