@@ -19,6 +19,8 @@
 //!   one transaction.
 //! - `delete`: deleting a version (with its reference scan) alone and under 8 concurrent
 //!   registers of the same model (each with an eval run referencing it), with retries.
+//! - `session_limits`: a session built (and a point query run in it) with the catalog
+//!   only, and with every call under the server's limits (SPEC §14).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +30,7 @@ use datafusion::datasource::MemTable;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
+use jammi_catalog::sql::limits::{StatementLimits, bound_functions};
 use jammi_catalog::{Catalog, ModelTask, NewEvalRun, RegisterModel, TenantId, register_catalog};
 use jammi_testkit::generate::{generate_models, generate_versions, model_name, tenant};
 use tokio::runtime::Runtime;
@@ -690,8 +693,52 @@ fn registry(c: &mut Criterion) {
     group.finish();
 }
 
+/// What the server's limits inside a batch cost a statement (SPEC §14): building a
+/// session and running a point query in it, with the catalog only, and with every call
+/// under the limits (`sql::limits::bound_functions`), as `jammi serve` does per call.
+fn session_limits(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("session_limits");
+    let db = new_db(&rt, "sqlite");
+    let catalog = rt.block_on(Catalog::open(&db.url)).unwrap();
+    rt.block_on(generate_models(&catalog, 1_000, 10));
+    let scoped = catalog.with_scope(Some(tenant(3)));
+    let sql = format!(
+        "SELECT model_id, version, lower(backend) || '/' || upper(task) AS route \
+         FROM jammi.public.models WHERE model_id = '{}'",
+        model_name(0)
+    );
+    let build = |bounded: bool| {
+        let ctx = SessionContext::new();
+        register_catalog(&ctx, &scoped);
+        if bounded {
+            let limits = StatementLimits {
+                max_value_bytes: 1 << 30,
+                deadline: Some(std::time::Instant::now() + Duration::from_secs(300)),
+                timeout: Duration::from_secs(300),
+            };
+            bound_functions(&ctx, limits);
+        }
+        ctx
+    };
+    for (label, bounded) in [("catalog_only", false), ("bounded", true)] {
+        group.bench_function(format!("sqlite/{label}/session"), |b| {
+            b.iter(|| build(bounded))
+        });
+        group.bench_function(format!("sqlite/{label}/session_and_query"), |b| {
+            b.to_async(&rt).iter(|| async {
+                let ctx = build(bounded);
+                let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+                assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    session_limits,
     get_latest,
     registry,
     point_query,

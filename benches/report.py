@@ -242,6 +242,37 @@ for backend in ["sqlite", "postgres"]:
             lines.append(f"| {backend} | {what} | {clients} | {rate(f)} | {rate(i)} | {fmt_ratio(ratio(f, i))} |")
 lines.append("")
 
+flood = read_json(root / "auth_flood" / "flood.json")
+idle, flooded = get("auth_flood", "sqlite/good_query/idle"), get("auth_flood", "sqlite/good_query/flood")
+if idle is not None:
+    lines += ["## A good token while another client floods bad ones (SPEC §14)", "",
+              "One client queries with a good read token (the point query above, Flight SQL query",
+              "path) while another sends made-up tokens, 10 000 distinct ones in turn, 64 in flight,",
+              "both from 127.0.0.1 (`cli/benches/serve.rs`, `auth_flood`; SQLite).", "",
+              "| good client's query | latency |", "|---|---|",
+              f"| idle | {fmt_time(idle)} |", f"| during the flood | {fmt_time(flooded)} |"]
+    if flood:
+        lines += ["", f"The server refused {flood['refused']:,} bad-token calls while the second figure was",
+                  f"measured ({flood['refused'] / flood['seconds']:,.0f}/s): after 5 failures a minute, each",
+                  "failing call from an address waits before its answer (10 ms, doubling to 2 s), and an",
+                  "unknown id presented again is refused from memory."]
+    lines.append("")
+    r = ratio(flooded, idle)
+    bars.append(("a flood of bad tokens: a good client within 2× of its idle latency (§14)", fmt_ratio(r), r is not None and r <= 2))
+
+limit_rows = [(label, get("session_limits", f"sqlite/{key}/session"), get("session_limits", f"sqlite/{key}/session_and_query"))
+              for key, label in [("catalog_only", "catalog only"), ("bounded", "every call under the limits")]]
+if limit_rows[0][1] is not None:
+    lines += ["## The server's limits inside a batch: their cost (SPEC §14)", "",
+              "A session built as `jammi serve` builds one per call, with the catalog only and with",
+              "every call under the limits (`sql::limits`), and a point query planned and run in it",
+              "(with `lower`, `upper` and `||`: wrapped calls). SQLite, 1 000 models.", "",
+              "| session | build | build + point query |", "|---|---|---|"]
+    for label, build, query in limit_rows:
+        lines.append(f"| {label} | {fmt_time(build)} | {fmt_time(query)} |")
+    r = ratio(limit_rows[1][2], limit_rows[0][2])
+    lines += ["", f"Bounded / catalog only, build + query: {fmt_ratio(r)}.", ""]
+
 retries = read_json(root / "delete" / "retries.json")
 lines += ["## Delete with its reference scan", "",
           "| backend | alone | under 8 concurrent registers of the same model | ratio | delete retries / deletes | register retries / registers |",

@@ -6,6 +6,9 @@
 //! (`GetFlightInfo`, then `DoGet` of the ticket: what ADBC's `cursor.execute` does), and
 //! `ctx.sql(…).collect()` in-process. A SQLite file always; Postgres with
 //! `JAMMI_TEST_PG_URL`. `benches/report.py` turns the figures into docs/benchmarks.md.
+//!
+//! `auth_flood` (SPEC §14): a good client's query latency, idle and while another client
+//! sends made-up tokens.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -64,15 +67,28 @@ impl Drop for Server {
     }
 }
 
-fn token(db: &str) -> String {
+/// A token of tenant A labelled `name` with `access`.
+fn token(db: &str, name: &str, access: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_jammi"))
         .args([
-            "token", "create", "--db", db, "--tenant", TENANT_A, "--name", "bench",
+            "token", "create", "--db", db, "--tenant", TENANT_A, "--name", name, "--access", access,
         ])
         .output()
         .unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A Flight SQL client of `address` presenting `token`.
+async fn client(address: &str, token: &str) -> FlightSqlServiceClient<Channel> {
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = FlightSqlServiceClient::new(channel);
+    client.set_token(token.to_owned());
+    client
 }
 
 /// One Flight SQL round trip of `sql` (query path); returns the rows.
@@ -146,21 +162,14 @@ fn flight_sql(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(10));
     for (backend, db) in databases(&rt) {
         rt.block_on(populate(&db.catalog));
-        let token = token(&db.url);
+        let token = token(&db.url, "bench", "write");
         let server = Server::start(&db.url);
         let catalog = rt.block_on(Catalog::open(&db.url)).unwrap();
         for clients in CLIENTS {
             let flight_clients: Vec<_> = rt.block_on(async {
                 let mut all = Vec::new();
                 for _ in 0..clients {
-                    let channel = Channel::from_shared(format!("http://{}", server.address))
-                        .unwrap()
-                        .connect()
-                        .await
-                        .unwrap();
-                    let mut client = FlightSqlServiceClient::new(channel);
-                    client.set_token(token.clone());
-                    all.push(client);
+                    all.push(client(&server.address, &token).await);
                 }
                 all
             });
@@ -211,6 +220,88 @@ fn flight_sql(c: &mut Criterion) {
     group.finish();
 }
 
+/// Bad tokens one client sends, each once per pass, at most this many in flight.
+const BAD_TOKENS: usize = 10_000;
+const FLOOD_IN_FLIGHT: usize = 64;
+
+/// A client with a good read token queries while another client floods the server with
+/// made-up tokens (SPEC §14): the good client's latency, idle and during the flood. Every
+/// call comes from 127.0.0.1, so the good client shares the guesser's address.
+fn auth_flood(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("auth_flood");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(10));
+    let db = rt.block_on(TestDb::sqlite());
+    rt.block_on(populate(&db.catalog));
+    let reader = token(&db.url, "dashboard", "read");
+    let server = Server::start(&db.url);
+    let mut good = rt.block_on(client(&server.address, &reader));
+    let mut measure = |name: &str| {
+        group.bench_function(name, |b| {
+            b.iter_custom(|rounds| {
+                rt.block_on(async {
+                    let started = Instant::now();
+                    for _ in 0..rounds {
+                        assert_eq!(flight(&mut good, QUERY).await, 1);
+                    }
+                    started.elapsed()
+                })
+            })
+        });
+    };
+    measure("sqlite/good_query/idle");
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let flood = rt.spawn({
+        let (address, answered) = (server.address.clone(), std::sync::Arc::clone(&answered));
+        async move {
+            use futures::StreamExt;
+            let guesser = client(&address, "none").await;
+            loop {
+                futures::stream::iter(0..BAD_TOKENS)
+                    .for_each_concurrent(FLOOD_IN_FLIGHT, |i| {
+                        let (mut guesser, answered) = (guesser.clone(), &answered);
+                        async move {
+                            guesser.set_token(format!("jammi_{i:016x}_{:064x}", i));
+                            assert!(guesser.execute(QUERY.to_owned(), None).await.is_err());
+                            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    })
+                    .await;
+            }
+        }
+    });
+    // Let the flood reach its pace before measuring.
+    std::thread::sleep(Duration::from_secs(2));
+    let (before, started) = (
+        answered.load(std::sync::atomic::Ordering::Relaxed),
+        Instant::now(),
+    );
+    measure("sqlite/good_query/flood");
+    let refused = answered.load(std::sync::atomic::Ordering::Relaxed) - before;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!("auth_flood: {refused} bad-token calls refused in {seconds:.1} s while measuring");
+    flood.abort();
+    // Beside criterion's output, for the report (the workspace's target directory).
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        std::path::PathBuf::from,
+    );
+    let dir = target.join("criterion").join("auth_flood");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("flood.json"),
+        format!("{{\"refused\": {refused}, \"seconds\": {seconds}}}"),
+    )
+    .unwrap();
+    group.finish();
+    drop(server);
+    rt.block_on(db.cleanup());
+}
+
 /// A SQLite file always; a Postgres schema when `JAMMI_TEST_PG_URL` is set.
 fn databases(rt: &Runtime) -> Vec<(&'static str, TestDb)> {
     let mut all = vec![("sqlite", rt.block_on(TestDb::sqlite()))];
@@ -220,5 +311,5 @@ fn databases(rt: &Runtime) -> Vec<(&'static str, TestDb)> {
     all
 }
 
-criterion_group!(benches, flight_sql);
+criterion_group!(benches, flight_sql, auth_flood);
 criterion_main!(benches);
