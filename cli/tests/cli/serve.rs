@@ -1075,6 +1075,13 @@ async fn values_built_inside_a_batch_stay_within_the_limits() {
             ),
             Code::ResourceExhausted,
         ),
+        // As a window function the answer is copied into every row: 10 000 × ~50 kB.
+        (
+            "SELECT length(string_agg(CAST(value AS VARCHAR), ',') OVER ()) \
+             FROM generate_series(1, 10000)"
+                .to_owned(),
+            Code::ResourceExhausted,
+        ),
         // A step that can cycle at a month's end would never end.
         (
             "SELECT cardinality(range(DATE '2024-01-28', DATE '2024-12-31', \

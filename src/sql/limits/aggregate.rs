@@ -7,12 +7,16 @@
 //! the pool sees it, and its ordered form joins every value it kept only when it answers.
 //! The bounded sessions wrap it: each accumulator counts what its answer will hold (every
 //! value, and a delimiter per value) and refuses a batch that would take that over the
-//! limit before the batch is added.
+//! limit before the batch is added. As a window function an aggregate's answer is copied
+//! into every row of its partition (`string_agg(…) OVER ()`), so there the count is the
+//! answer times the rows, and `array_agg`, whose answer grows the same way, is wrapped too.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, GenericListArray, OffsetSizeTrait,
+};
 use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -29,11 +33,19 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::expressions::Literal;
 
+use super::estimate::array_bytes;
 use super::{StatementLimits, deadline_passed, too_large};
 
-/// Whether `function` builds more than it reads and needs [`BoundedAggregate`].
-pub(super) fn amplifies(function: &AggregateUDF) -> bool {
-    function.name() == "string_agg"
+/// Whether `function` builds more than it reads and needs [`BoundedAggregate`]: as an
+/// aggregate, `string_agg`; as a window function also `array_agg`, whose answer grows
+/// with its input and is copied into every row of the window's partition.
+pub(super) fn amplifies(function: &AggregateUDF, window: bool) -> bool {
+    let grows = match function.name() {
+        "string_agg" => true,
+        "array_agg" => window,
+        _ => false,
+    };
+    grows
         && function
             .inner()
             .downcast_ref::<BoundedAggregate>()
@@ -45,11 +57,21 @@ pub(super) fn amplifies(function: &AggregateUDF) -> bool {
 pub(super) struct BoundedAggregate {
     inner: Arc<AggregateUDF>,
     limits: StatementLimits,
+    /// Called as a window function: its answer is copied into each row it read.
+    window: bool,
 }
 
 impl BoundedAggregate {
-    pub(super) fn wrap(inner: Arc<AggregateUDF>, limits: StatementLimits) -> AggregateUDF {
-        AggregateUDF::new_from_impl(BoundedAggregate { inner, limits })
+    pub(super) fn wrap(
+        inner: Arc<AggregateUDF>,
+        limits: StatementLimits,
+        window: bool,
+    ) -> AggregateUDF {
+        AggregateUDF::new_from_impl(BoundedAggregate {
+            inner,
+            limits,
+            window,
+        })
     }
 
     fn inner(&self) -> &dyn AggregateUDFImpl {
@@ -69,6 +91,8 @@ impl BoundedAggregate {
             name: self.inner.name().to_owned(),
             delimiter: delimiter as u128,
             held: 0,
+            rows: 0,
+            window: self.window,
             limits: self.limits,
         }
     }
@@ -175,6 +199,7 @@ impl AggregateUDFImpl for BoundedAggregate {
             Arc::new(BoundedAggregate {
                 inner: Arc::new(AggregateUDF::new_from_shared_impl(inner)),
                 limits: self.limits,
+                window: self.window,
             }) as Arc<dyn AggregateUDFImpl>
         }))
     }
@@ -201,9 +226,9 @@ impl AggregateUDFImpl for BoundedAggregate {
 
     fn reverse_expr(&self) -> ReversedUDAF {
         match self.inner().reverse_expr() {
-            ReversedUDAF::Reversed(reversed) => {
-                ReversedUDAF::Reversed(Arc::new(BoundedAggregate::wrap(reversed, self.limits)))
-            }
+            ReversedUDAF::Reversed(reversed) => ReversedUDAF::Reversed(Arc::new(
+                BoundedAggregate::wrap(reversed, self.limits, self.window),
+            )),
             other => other,
         }
     }
@@ -241,19 +266,23 @@ impl AggregateUDFImpl for BoundedAggregate {
     }
 }
 
-/// What one accumulator's answer will hold, at most.
+/// What one accumulator's answer will hold, at most, and for a window function what the
+/// copies of it will.
 #[derive(Debug)]
 struct Budget {
     name: String,
     delimiter: u128,
     held: u128,
+    /// Rows read; as a window function, each gets a copy of (up to) the answer.
+    rows: u128,
+    window: bool,
     limits: StatementLimits,
 }
 
 impl Budget {
     /// Counts the values of `arrays` (input values, or the states of other accumulators,
-    /// whose strings are counted the same way), refusing them if the answer would exceed
-    /// the limit; checks the deadline too.
+    /// whose strings are counted the same way), refusing them if the answer (or its copies)
+    /// would exceed the limit; checks the deadline too.
     fn admit(&mut self, arrays: &[ArrayRef]) -> Result<()> {
         deadline_passed(&self.limits)?;
         let Some(first) = arrays.first() else {
@@ -264,10 +293,16 @@ impl Budget {
             .held
             .saturating_add(bytes)
             .saturating_add(values.saturating_mul(self.delimiter));
-        if held > self.limits.max_value_bytes as u128 {
-            return Err(too_large(&self.name, held, &self.limits, true).into_datafusion());
+        let rows = self.rows.saturating_add(first.len() as u128);
+        let built = if self.window {
+            held.saturating_mul(rows)
+        } else {
+            held
+        };
+        if built > self.limits.max_value_bytes as u128 {
+            return Err(too_large(&self.name, built, &self.limits, true).into_datafusion());
         }
-        self.held = held;
+        (self.held, self.rows) = (held, rows);
         Ok(())
     }
 }
@@ -289,10 +324,17 @@ fn strings(array: &dyn Array) -> (u128, u128) {
             let lengths = array.as_string_view().views().iter().map(|v| *v as u32);
             (present, lengths.map(u128::from).sum())
         }
-        DataType::List(_) => strings(array.as_list::<i32>().values().as_ref()),
-        DataType::LargeList(_) => strings(array.as_list::<i64>().values().as_ref()),
-        _ => (present, array.get_array_memory_size() as u128),
+        DataType::List(_) => strings(listed(array.as_list::<i32>()).as_ref()),
+        DataType::LargeList(_) => strings(listed(array.as_list::<i64>()).as_ref()),
+        _ => (present, array_bytes(array)),
     }
+}
+
+/// The values in the lists of `list` (a slice's own, not its whole child array).
+fn listed<O: OffsetSizeTrait>(list: &GenericListArray<O>) -> ArrayRef {
+    let offsets = list.value_offsets();
+    let (start, end) = (offsets[0].as_usize(), offsets[offsets.len() - 1].as_usize());
+    list.values().slice(start, end - start)
 }
 
 /// An accumulator under a [`Budget`].
@@ -409,8 +451,16 @@ mod tests {
         let s = StringArray::from(vec![Some("ab"), None, Some("cde")]);
         assert_eq!(strings(&s), (2, 5));
         assert_eq!(strings(&s.slice(1, 2)), (1, 3));
-        let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1)])]);
-        assert_eq!(strings(&list).0, 1);
+        let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+            Some(vec![Some(1)]),
+            Some(vec![Some(2), Some(3)]),
+        ]);
+        assert_eq!(strings(&list).0, 3);
+        assert_eq!(
+            strings(&list.slice(1, 1)).0,
+            2,
+            "a slice counts its own values"
+        );
     }
 
     #[test]
@@ -419,6 +469,8 @@ mod tests {
             name: "string_agg".to_owned(),
             delimiter: 10,
             held: 0,
+            rows: 0,
+            window: false,
             limits: StatementLimits {
                 max_value_bytes: 100,
                 ..StatementLimits::default()
@@ -427,8 +479,15 @@ mod tests {
         let batch: ArrayRef = Arc::new(StringArray::from(vec!["abcd"; 5]));
         budget.admit(std::slice::from_ref(&batch)).unwrap();
         assert_eq!(budget.held, 5 * (4 + 10));
-        let refused = budget.admit(&[batch]).unwrap_err().to_string();
+        let refused = budget
+            .admit(std::slice::from_ref(&batch))
+            .unwrap_err()
+            .to_string();
         assert!(refused.contains("string_agg() would build"), "{refused}");
         assert_eq!(budget.held, 70, "a refused batch is not counted");
+        // As a window function, the answer is copied into each of the 5 rows.
+        (budget.window, budget.held, budget.rows) = (true, 0, 0);
+        let refused = budget.admit(&[batch]).unwrap_err().to_string();
+        assert!(refused.contains("would build 350 bytes"), "{refused}");
     }
 }

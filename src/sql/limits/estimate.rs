@@ -11,7 +11,7 @@
 //! in bytes of the two strings compared, so a call too slow to finish inside a statement's
 //! time is refused.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, GenericListArray, OffsetSizeTrait};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
@@ -93,8 +93,9 @@ fn replace(args: &ScalarFunctionArgs) -> u128 {
 }
 
 /// `regexp_replace(s, pattern, replacement [, flags])`: one match, or with the `g` flag
-/// one at every position (a pattern may match the empty string); each replacement may
-/// copy a capture group (`$1`, `\1`), up to the whole string, for every reference in it.
+/// one at every position (a pattern may match the empty string). Each reference in the
+/// replacement (`$1`, `\1`) copies a capture group; matches do not overlap, so over all
+/// the matches one reference copies at most the whole string.
 fn regexp_replace(args: &ScalarFunctionArgs) -> u128 {
     let Some([s, _pattern, replacement]) = first(args) else {
         return 0;
@@ -104,7 +105,7 @@ fn regexp_replace(args: &ScalarFunctionArgs) -> u128 {
         let global = flags.is_some_and(|f| text(f, i).is_some_and(|f| f.contains('g')));
         let matches = if global { len(s, i) + 1 } else { 1 };
         let references = text(replacement, i).map_or(0, |r| r.matches(['$', '\\']).count()) as u128;
-        len(s, i) + matches * (len(replacement, i) + references * len(s, i)) + PER_VALUE
+        len(s, i) + matches * len(replacement, i) + references * len(s, i) + PER_VALUE
     })
 }
 
@@ -355,12 +356,28 @@ fn scalar(value: &ColumnarValue, row: usize) -> ScalarValue {
 fn bytes(value: &ColumnarValue, row: usize) -> u128 {
     match value {
         ColumnarValue::Scalar(s) => s.size() as u128,
-        ColumnarValue::Array(array) => array
-            .to_data()
-            .slice(row, 1)
-            .get_slice_memory_size()
-            .unwrap_or(usize::MAX) as u128,
+        ColumnarValue::Array(array) => array_bytes(array.slice(row, 1).as_ref()),
     }
+}
+
+/// The bytes the values of `array` take, a slice counting only what it holds: Arrow's own
+/// measure of a slice counts a list's whole child array, every row of the batch.
+pub(super) fn array_bytes(array: &dyn Array) -> u128 {
+    match array.data_type() {
+        DataType::List(_) => list_bytes(array.as_list::<i32>()),
+        DataType::LargeList(_) => list_bytes(array.as_list::<i64>()),
+        _ => array
+            .to_data()
+            .get_slice_memory_size()
+            .map_or(u128::MAX, |n| n as u128),
+    }
+}
+
+fn list_bytes<O: OffsetSizeTrait>(list: &GenericListArray<O>) -> u128 {
+    let offsets = list.value_offsets();
+    let (start, end) = (offsets[0].as_usize(), offsets[offsets.len() - 1].as_usize());
+    let values = list.values().slice(start, end - start);
+    (list.len() as u128 * PER_VALUE).saturating_add(array_bytes(values.as_ref()))
 }
 
 /// The number of elements of the list at `row` (0 for anything else).
@@ -453,7 +470,7 @@ mod tests {
             ],
             1,
         ));
-        assert_eq!(global, 4 + 5 * (4 + 2 * 4) + PER_VALUE);
+        assert_eq!(global, 4 + 5 * 4 + 2 * 4 + PER_VALUE);
     }
 
     #[test]
@@ -477,6 +494,20 @@ mod tests {
             joined_with(&call(args, 2)),
             (3 + 2 + 3 + 4) + (2 + 2 + 2 + 4) + 2 * PER_VALUE
         );
+    }
+
+    #[test]
+    fn a_row_of_a_list_column_counts_its_own_elements() {
+        use datafusion::arrow::array::ListArray;
+        use datafusion::arrow::datatypes::Int64Type;
+        let rows = (0..1000).map(|i| Some(vec![Some(i), Some(i)]));
+        let lists = ColumnarValue::Array(Arc::new(
+            ListArray::from_iter_primitive::<Int64Type, _, _>(rows),
+        ));
+        // Two 8-byte values, their offsets and validity: not the whole child array.
+        assert!(bytes(&lists, 500) < 64, "{}", bytes(&lists, 500));
+        let text = ColumnarValue::Array(Arc::new(StringArray::from(vec!["abc"; 1000])));
+        assert!(bytes(&text, 7) < 32, "{}", bytes(&text, 7));
     }
 
     #[test]

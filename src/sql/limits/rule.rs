@@ -10,7 +10,7 @@ use datafusion::common::DFSchema;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
-use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction, WindowFunction};
+use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
 use datafusion::logical_expr::{
     BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, ScalarUDF, WindowFunctionDefinition,
 };
@@ -54,27 +54,29 @@ impl BoundStatements {
                         vec![*left, *right],
                     )))
                 }
-                Expr::AggregateFunction(AggregateFunction { func, params }) if amplifies(&func) => {
+                Expr::AggregateFunction(AggregateFunction { func, params })
+                    if amplifies(&func, false) =>
+                {
                     Transformed::yes(Expr::AggregateFunction(AggregateFunction {
-                        func: Arc::new(BoundedAggregate::wrap(func, limits)),
+                        func: Arc::new(BoundedAggregate::wrap(func, limits, false)),
                         params,
                     }))
                 }
-                Expr::WindowFunction(window) => match window.fun {
-                    WindowFunctionDefinition::AggregateUDF(ref func) if amplifies(func) => {
-                        let WindowFunction { fun, params } = *window;
-                        let WindowFunctionDefinition::AggregateUDF(func) = fun else {
-                            unreachable!("matched above")
-                        };
-                        Transformed::yes(Expr::WindowFunction(Box::new(WindowFunction {
-                            fun: WindowFunctionDefinition::AggregateUDF(Arc::new(
-                                BoundedAggregate::wrap(func, limits),
-                            )),
-                            params,
-                        })))
+                Expr::WindowFunction(mut window) => {
+                    let bounded = match &window.fun {
+                        WindowFunctionDefinition::AggregateUDF(func) if amplifies(func, true) => {
+                            Some(BoundedAggregate::wrap(Arc::clone(func), limits, true))
+                        }
+                        _ => None,
+                    };
+                    match bounded {
+                        Some(func) => {
+                            window.fun = WindowFunctionDefinition::AggregateUDF(Arc::new(func));
+                            Transformed::yes(Expr::WindowFunction(window))
+                        }
+                        None => Transformed::no(Expr::WindowFunction(window)),
                     }
-                    _ => Transformed::no(Expr::WindowFunction(window)),
-                },
+                }
                 other => bound_call(other),
             })
         })
