@@ -142,11 +142,6 @@ impl Catalog {
         self.grant.access
     }
 
-    /// Its scope and access level.
-    pub fn grant(&self) -> Grant {
-        self.grant
-    }
-
     /// The underlying store (narrowed with the handle: see [`Store::narrowed`]).
     pub fn store(&self) -> &Store {
         &self.store

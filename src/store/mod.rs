@@ -300,8 +300,9 @@ impl Store {
     /// Runs `f` in one transaction for `grant`: commit on `Ok`, rollback on `Err`.
     ///
     /// The transaction writes only rows of `grant.scope`, and only what `grant.access`
-    /// (lowered to the store's ceiling) allows: `options.access` is checked against it before the transaction begins, and
-    /// every write statement's own level when it runs ([`CatalogError::PermissionDenied`]).
+    /// (lowered to the store's ceiling) allows: `options.access` is checked against it
+    /// before the transaction begins, and every write statement's own level when it runs
+    /// ([`CatalogError::PermissionDenied`]).
     ///
     /// On a retryable conflict (Postgres 40001/40P01, a unique violation when
     /// `options.retry_on_unique_violation`, SQLite busy) the whole closure runs again after

@@ -93,14 +93,6 @@ impl TokenInfo {
             TokenStatus::Live
         }
     }
-
-    /// The scope and access level calls with this token get.
-    pub fn grant(&self) -> Grant {
-        Grant {
-            scope: self.tenant,
-            access: self.access,
-        }
-    }
 }
 
 /// A token just created: the only time its full text exists outside the caller's hands.
