@@ -4,8 +4,15 @@
 //! and a 256-bit secret (hex) from the operating system's generator. The database keeps the
 //! id, the SHA-256 of the secret, the scope, the access level and the expiry; the secret
 //! itself is shown once, by [`Tokens::create`], and never stored or logged. Checking a token
-//! compares digests in constant time, and reads the row on every call, so a revocation
-//! holds from the next call.
+//! compares digests in constant time.
+//!
+//! A token's row is read when it is first presented, and then at most once a
+//! [`VERIFIED_TTL`] while it is used: in between, what the row said (digest, grant, expiry)
+//! is remembered ([`VERIFIED_TOKENS`] tokens at most), so a call costs no database round
+//! trip. Expiry holds exactly (it is checked against the clock on every call); a revocation
+//! holds from the next call when it was made through the same [`Tokens`] (or a clone), and
+//! within [`VERIFIED_TTL`] when another process made it (`jammi token revoke`, another
+//! server).
 //!
 //! An id that names no token is remembered for a while ([`UNKNOWN_ID_TTL`], at most
 //! [`UNKNOWN_IDS`] of them): presented again, it is refused without a database round trip.
@@ -32,8 +39,13 @@ use crate::clock::now_micros;
 use crate::error::{CatalogError, Result};
 use crate::store::{Store, TxOptions, args};
 use crate::tenant::{Scope, owner_of, scope_of_owner};
-use recent::RecentIds;
+use recent::{Recent, RecentIds};
 
+/// How long what a token's row said is trusted before it is read again: the most time a
+/// revocation made by another process takes to hold.
+pub const VERIFIED_TTL: Duration = Duration::from_secs(1);
+/// How many verified tokens are remembered at most.
+pub const VERIFIED_TOKENS: usize = 16_384;
 /// How many unknown token ids are remembered at most.
 pub const UNKNOWN_IDS: usize = 16_384;
 /// How long an unknown token id is remembered.
@@ -125,10 +137,23 @@ pub struct Tokens {
 /// What a [`Tokens`] remembers between calls.
 #[derive(Debug)]
 struct Memory {
+    /// Tokens whose row was read recently and was live, by id.
+    verified: Recent<Verified>,
+    /// Revocations this process made: a row read before one is not remembered after it.
+    revocations: u64,
     /// Ids that named no token when last looked up.
     unknown: RecentIds,
     /// Ids whose last use this process wrote within the resolution.
     used: RecentIds,
+}
+
+/// What a live token's row said when it was read.
+#[derive(Clone, Debug)]
+struct Verified {
+    secret_hash: String,
+    grant: Grant,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
 }
 
 const PREFIX: &str = "jammi_";
@@ -168,6 +193,8 @@ impl Tokens {
         Ok(Tokens {
             store: catalog.store().clone(),
             memory: Arc::new(Mutex::new(Memory {
+                verified: Recent::new(VERIFIED_TOKENS, VERIFIED_TTL),
+                revocations: 0,
                 unknown: RecentIds::new(UNKNOWN_IDS, UNKNOWN_ID_TTL),
                 used: RecentIds::new(UNKNOWN_IDS, LAST_USE_RESOLUTION),
             })),
@@ -294,6 +321,11 @@ impl Tokens {
                 async move { tx.write_tokens(REVOKE, &row).await }.boxed()
             })
             .await?;
+        // Exact for this process: no call after this one is served from memory.
+        let mut memory = self.memory();
+        memory.verified.clear();
+        memory.revocations += 1;
+        drop(memory);
         Ok(revoked > 0)
     }
 
@@ -306,31 +338,63 @@ impl Tokens {
         let Some((id, secret)) = parse(token) else {
             return Ok(None);
         };
-        if self.memory().unknown.contains(id, Instant::now()) {
+        let remembered = {
+            let memory = self.memory();
+            let instant = Instant::now();
+            if memory.unknown.contains(id, instant) {
+                return Ok(None);
+            }
+            memory.verified.get(id, instant).cloned()
+        };
+        let verified = match remembered {
+            Some(verified) => verified,
+            None => match self.read(id).await? {
+                Some(verified) => verified,
+                None => return Ok(None),
+            },
+        };
+        let presented = digest(secret);
+        let matches: bool = presented
+            .as_bytes()
+            .ct_eq(verified.secret_hash.as_bytes())
+            .into();
+        let now = now_micros();
+        if !matches || verified.expires_at.is_some_and(|at| at <= now) {
             return Ok(None);
         }
+        self.record_use(id, verified.last_used_at, now);
+        Ok(Some(verified.grant))
+    }
+
+    /// Reads token `id`'s row: what it says when the token is live (remembered for the
+    /// next calls), `None` when there is no such token (remembered too) or it is revoked.
+    async fn read(&self, id: &str) -> Result<Option<Verified>> {
+        let revocations = self.memory().revocations;
         let row = self
             .store
             .fetch_optional(BY_ID, &args![id.to_owned()])
             .await?;
-        let presented = digest(secret);
         let Some(row) = row else {
-            self.memory().unknown.insert(id, Instant::now());
+            self.memory().unknown.insert(id, Instant::now(), ());
             return Ok(None);
         };
-        let stored = row.text("secret_hash")?;
-        let matches: bool = presented.as_bytes().ct_eq(stored.as_bytes()).into();
-        let now = now_micros();
-        let expired = row.opt_int("expires_at")?.is_some_and(|at| at <= now);
-        if !matches || expired || row.opt_int("revoked_at")?.is_some() {
+        if row.opt_int("revoked_at")?.is_some() {
             return Ok(None);
         }
-        let grant = Grant {
-            scope: scope_of_owner(&row.text("owner")?)?,
-            access: access_of(&row.text("access")?)?,
+        let verified = Verified {
+            secret_hash: row.text("secret_hash")?,
+            grant: Grant {
+                scope: scope_of_owner(&row.text("owner")?)?,
+                access: access_of(&row.text("access")?)?,
+            },
+            expires_at: row.opt_int("expires_at")?,
+            last_used_at: row.opt_int("last_used_at")?,
         };
-        self.record_use(id, row.opt_int("last_used_at")?, now);
-        Ok(Some(grant))
+        let mut memory = self.memory();
+        if memory.revocations == revocations {
+            memory.verified.insert(id, Instant::now(), verified.clone());
+        }
+        Ok(Some(verified))
     }
 
     /// Writes `now` as the last use of token `id` when what is recorded (`last_used`) is
@@ -348,7 +412,7 @@ impl Tokens {
             if memory.used.contains(id, instant) {
                 return;
             }
-            memory.used.insert(id, instant);
+            memory.used.insert(id, instant, ());
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;

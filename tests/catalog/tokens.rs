@@ -297,6 +297,71 @@ async fn a_tokens_last_use_is_recorded_at_most_once_a_minute(db: &TestDb) {
     assert_eq!(tokens.list().await.unwrap()[0].last_used_at, Some(recorded));
 }
 
+/// A verified token is served from memory, without a database round trip, for at most
+/// `VERIFIED_TTL`: a revocation made elsewhere (another process: here another `Tokens` on
+/// its own pool) holds within that bound; one made through the same `Tokens` holds at
+/// once; and a wrong secret for a remembered id is still refused.
+async fn a_verified_token_is_remembered_for_at_most_the_stated_bound(db: &TestDb) {
+    let catalog = Catalog::open(&db.url).await.unwrap();
+    let tokens = Tokens::new(&catalog).unwrap();
+    let elsewhere = Tokens::new(&db.global()).unwrap();
+    let t = Some(TenantId::random());
+    let created = elsewhere
+        .create("remembered", grant(t, Access::Write), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens.authenticate(&created.token).await.unwrap(),
+        Some(grant(t, Access::Write))
+    );
+
+    // Remembered: the database is not asked (this pool is closed; a question would fail).
+    catalog.store().close().await;
+    assert_eq!(
+        tokens.authenticate(&created.token).await.unwrap(),
+        Some(grant(t, Access::Write))
+    );
+    let mut wrong_secret = created.token.clone();
+    let last = wrong_secret.pop().unwrap();
+    wrong_secret.push(if last == '0' { '1' } else { '0' });
+    assert_eq!(tokens.authenticate(&wrong_secret).await.unwrap(), None);
+
+    // Revoked elsewhere: within the bound the remembered row may still answer; once the
+    // bound has passed, the row is read again.
+    let tokens = Tokens::new(&db.global()).unwrap();
+    let live = elsewhere
+        .create("live", grant(t, Access::Read), None)
+        .await
+        .unwrap();
+    assert!(tokens.authenticate(&live.token).await.unwrap().is_some());
+    assert!(elsewhere.revoke("live").await.unwrap());
+    tokio::time::sleep(jammi_catalog::tokens::VERIFIED_TTL).await;
+    assert_eq!(tokens.authenticate(&live.token).await.unwrap(), None);
+
+    // Revoked through the same `Tokens`: refused from the next call.
+    let own = tokens
+        .create("own", grant(t, Access::Read), None)
+        .await
+        .unwrap();
+    assert!(tokens.authenticate(&own.token).await.unwrap().is_some());
+    assert!(tokens.revoke("own").await.unwrap());
+    assert_eq!(tokens.authenticate(&own.token).await.unwrap(), None);
+}
+
+/// A remembered token's expiry holds exactly: it is checked on every call, not only when
+/// the row is read.
+async fn a_remembered_token_expires_on_time(db: &TestDb) {
+    let tokens = Tokens::new(&db.global()).unwrap();
+    let soon = now() + 300_000;
+    let created = tokens
+        .create("brief", grant(None, Access::Read), Some(soon))
+        .await
+        .unwrap();
+    assert!(tokens.authenticate(&created.token).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_micros((soon - now()).max(0) as u64 + 1_000)).await;
+    assert_eq!(tokens.authenticate(&created.token).await.unwrap(), None);
+}
+
 /// Tokens made before access levels existed (schema 3) keep what they could do: admin.
 async fn tokens_made_before_access_levels_keep_full_access(db: &TestDb) {
     let tokens = Tokens::new(&db.global()).unwrap();
@@ -336,6 +401,8 @@ async fn tokens_made_before_access_levels_keep_full_access(db: &TestDb) {
 }
 
 backend_tests!(
+    a_verified_token_is_remembered_for_at_most_the_stated_bound,
+    a_remembered_token_expires_on_time,
     a_token_carries_its_access_level,
     an_expired_token_is_refused,
     an_unknown_id_is_refused_without_asking_the_database_again,
