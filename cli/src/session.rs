@@ -3,7 +3,8 @@
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use jammi_catalog::sql::script::split_statements;
-use jammi_catalog::{Access, Catalog, CatalogError, TenantId, register_catalog};
+use jammi_catalog::sql::session::SessionTemplate;
+use jammi_catalog::{Access, Catalog, CatalogError, TenantId};
 
 use crate::output::{self, Format};
 
@@ -22,9 +23,8 @@ impl Session {
         format: Format,
     ) -> Result<Session, String> {
         let catalog = open_catalog(db).await?.with_scope(tenant).narrowed(access);
-        let ctx =
-            SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
-        register_catalog(&ctx, &catalog);
+        let ctx = SessionTemplate::new(SessionConfig::new().with_information_schema(true))
+            .context(&catalog);
         Ok(Session { ctx, format })
     }
 

@@ -45,9 +45,10 @@ use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
 use datafusion_ffi::udf::FFI_ScalarUDF;
 use tokio::runtime::Runtime;
 
+use super::CATALOG_NAME;
 use super::functions::CATALOG_FUNCTIONS;
 use super::provider::JammiCatalogProvider;
-use super::{CATALOG_NAME, register_catalog};
+use super::session::SessionTemplate;
 use crate::access::Grant;
 use crate::catalog::Catalog;
 
@@ -56,6 +57,8 @@ use crate::catalog::Catalog;
 pub struct ForeignCatalog {
     catalog: Catalog,
     runtime: Arc<OwnedRuntime>,
+    /// What the session of each [`execute`](Self::execute) starts from.
+    sessions: SessionTemplate,
 }
 
 impl ForeignCatalog {
@@ -78,6 +81,7 @@ impl ForeignCatalog {
         Ok(ForeignCatalog {
             catalog,
             runtime: Arc::new(OwnedRuntime(Some(runtime))),
+            sessions: SessionTemplate::new(SessionConfig::new().with_information_schema(true)),
         })
     }
 
@@ -120,7 +124,7 @@ impl ForeignCatalog {
     /// # Errors
     /// A parse error, or more than one statement.
     pub fn table_references(&self, sql: &str) -> Result<Vec<String>> {
-        let state = self.session().state();
+        let state = self.sessions.state(&self.catalog);
         let dialect = state.config().options().sql_parser.dialect;
         let statement = state.sql_to_statement(sql, &dialect)?;
         Ok(state
@@ -147,7 +151,7 @@ impl ForeignCatalog {
         sql: &str,
         tables: Vec<(String, SchemaRef, Vec<RecordBatch>)>,
     ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let ctx = self.session();
+        let ctx = self.sessions.context(&self.catalog);
         for (name, schema, batches) in tables {
             let table = TableReference::from(name.as_str());
             register_schema_of(&ctx, &table)?;
@@ -169,14 +173,6 @@ impl ForeignCatalog {
     /// no tokio runtime): for hosts that drive the catalog's Rust API directly.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.handle().block_on(future)
-    }
-
-    /// A fresh session with the catalog registered and bound to this handle's scope.
-    fn session(&self) -> SessionContext {
-        let ctx =
-            SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
-        register_catalog(&ctx, &self.catalog);
-        ctx
     }
 }
 

@@ -24,6 +24,10 @@
 //! - [`foreign`] — the catalog lent to another library's session over DataFusion's FFI
 //!   (datafusion-python), and the catalog's own session for what cannot cross.
 //! - [`script`] — splitting a SQL script into statements (used by the `jammi` command).
+//! - [`plans`] — a statement's analyzed plan, bound and run many times, and a cache of
+//!   them by grant and text (the server's).
+//! - [`session`] — sessions derived cheaply from a template built once (one per call of
+//!   the server, per `execute` of the Python package, the CLI's).
 //! - [`limits`] — what one call of a scalar function may build, and a statement's
 //!   deadline inside a batch (for sessions that run other people's SQL: the server's).
 
@@ -71,15 +75,19 @@ pub mod functions;
 mod guard;
 pub mod limits;
 mod placement;
+pub mod plans;
 mod provider;
 mod scan;
 pub mod script;
+pub mod session;
 mod table;
 mod tables;
 
 use std::sync::Arc;
 
 use datafusion::catalog::CatalogProvider;
+use datafusion::execution::FunctionRegistry;
+use datafusion::execution::session_state::SessionState;
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::prelude::SessionContext;
 
@@ -109,29 +117,41 @@ pub fn register_catalog(
     {
         let state = ctx.state_ref();
         let mut state = state.write();
-        state
-            .config_mut()
-            .options_mut()
-            .extensions
-            .insert(binding::SessionBinding::new(catalog.clone()));
-        // Affects only DELETEs on catalog tables and calls of the catalog's functions.
-        if !state
-            .analyzer()
-            .rules
-            .iter()
-            .any(|r| r.name() == guard::CatalogGuard.name())
-        {
-            state.add_analyzer_rule(Arc::new(guard::CatalogGuard));
-        }
-    }
-    for function in functions::all() {
-        ctx.register_udf(function);
-    }
-    for (name, function) in as_of::all() {
-        ctx.register_udtf(name, function);
+        prepare_state(&mut state);
+        bind_state(&mut state, catalog);
     }
     ctx.register_catalog(
         CATALOG_NAME,
         Arc::new(provider::JammiCatalogProvider::new(None)),
     )
+}
+
+/// Puts the catalog's functions, table functions and analyzer rule into `state` (once:
+/// a rule already there is not added again).
+fn prepare_state(state: &mut SessionState) {
+    // Affects only DELETEs on catalog tables and calls of the catalog's functions.
+    if !state
+        .analyzer()
+        .rules
+        .iter()
+        .any(|r| r.name() == guard::CatalogGuard.name())
+    {
+        state.add_analyzer_rule(Arc::new(guard::CatalogGuard));
+    }
+    for function in functions::all() {
+        // Registering a function replaces one of the same name; it cannot fail.
+        let _ = state.register_udf(Arc::new(function));
+    }
+    for (name, function) in as_of::all() {
+        state.register_udtf(name, function);
+    }
+}
+
+/// Binds `state`'s statements to `catalog`'s database, scope and access level.
+fn bind_state(state: &mut SessionState, catalog: &Catalog) {
+    state
+        .config_mut()
+        .options_mut()
+        .extensions
+        .insert(binding::SessionBinding::new(catalog.clone()));
 }

@@ -46,6 +46,11 @@ impl CatalogTable {
         self.def
     }
 
+    /// Whether it acts for the session that runs it (not for a handle it was lent with).
+    pub fn takes_session_scope(&self) -> bool {
+        self.bound.is_none()
+    }
+
     /// The catalog handle a statement in `state` acts for.
     fn catalog(&self, state: &dyn Session) -> Result<Catalog> {
         match &self.bound {

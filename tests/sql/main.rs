@@ -12,6 +12,7 @@ mod pushdown;
 mod scale;
 mod schema;
 mod scope;
+mod sessions;
 mod visibility;
 mod writes;
 

@@ -52,6 +52,14 @@ pub(super) fn amplifies(function: &AggregateUDF, window: bool) -> bool {
             .is_none()
 }
 
+/// Whether `function` is under the limits (wrapped by the rule).
+pub(super) fn is_bounded(function: &AggregateUDF) -> bool {
+    function
+        .inner()
+        .downcast_ref::<BoundedAggregate>()
+        .is_some()
+}
+
 /// An aggregate function whose accumulators count what their answer will hold.
 #[derive(Debug)]
 pub(super) struct BoundedAggregate {

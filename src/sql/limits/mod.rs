@@ -40,8 +40,11 @@ use std::time::{Duration, Instant};
 
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::common::config_err;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::Result;
-use datafusion::optimizer::AnalyzerRule;
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::expr::AggregateFunction;
+use datafusion::logical_expr::{Expr, LogicalPlan, WindowFunctionDefinition};
 use datafusion::prelude::SessionContext;
 
 use crate::error::CatalogError;
@@ -100,18 +103,50 @@ impl ExtensionOptions for StatementLimits {
 /// that puts every call under them. Called again, it replaces the limits (a server starts
 /// a statement's clock again when the statement's turn to run comes).
 pub fn bound_functions(ctx: &SessionContext, limits: StatementLimits) {
-    let state = ctx.state_ref();
-    let mut state = state.write();
+    bound_state(&mut ctx.state_ref().write(), limits);
+}
+
+/// [`bound_functions`] for a `SessionState` (e.g. one derived from a
+/// [`SessionTemplate`](crate::sql::session::SessionTemplate)).
+/// The statement starts now: its physical plans read these limits, and `now()`, as of
+/// this call (DataFusion captures the configuration when a state marks its start).
+pub fn bound_state(state: &mut SessionState, limits: StatementLimits) {
     state.config_mut().options_mut().extensions.insert(limits);
-    let rule = rule::BoundStatements::new();
     if !state
         .analyzer()
         .rules
         .iter()
-        .any(|r| r.name() == rule.name())
+        .any(|r| r.name() == rule::NAME)
     {
-        state.add_analyzer_rule(Arc::new(rule));
+        state.add_analyzer_rule(Arc::new(rule::BoundStatements::new()));
     }
+    state.mark_start_execution();
+}
+
+/// Whether `plan` (analyzed) holds the limits of the statement it was analyzed for: an
+/// aggregate under the limits keeps them in the plan (its accumulators cannot read the
+/// session), so such a plan must not run as another statement.
+pub fn holds_deadline(plan: &LogicalPlan) -> bool {
+    let mut holds = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        for expr in node.expressions() {
+            expr.apply(|e| {
+                holds |= match e {
+                    Expr::AggregateFunction(AggregateFunction { func, .. }) => {
+                        aggregate::is_bounded(func)
+                    }
+                    Expr::WindowFunction(window) => matches!(
+                        &window.fun,
+                        WindowFunctionDefinition::AggregateUDF(func) if aggregate::is_bounded(func)
+                    ),
+                    _ => false,
+                };
+                Ok(TreeNodeRecursion::Continue)
+            })?;
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    holds
 }
 
 /// Fails when the deadline of `limits` has passed.

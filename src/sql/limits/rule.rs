@@ -21,6 +21,9 @@ use super::aggregate::{BoundedAggregate, amplifies};
 use super::concat::StrictConcat;
 use super::scalar::Bounded;
 
+/// The rule's name, by which a session is seen to have it.
+pub(super) const NAME: &str = "jammi_bound_statements";
+
 /// Puts every call of a plan under the limits of the session it is analyzed in.
 #[derive(Debug)]
 pub(super) struct BoundStatements {
@@ -144,6 +147,6 @@ impl AnalyzerRule for BoundStatements {
     }
 
     fn name(&self) -> &str {
-        "jammi_bound_statements"
+        NAME
     }
 }
