@@ -66,7 +66,8 @@ impl CallLog {
             scope,
             access,
             rows,
-            duration_ms = (duration_ms * 10.0).round() / 10.0,
+            // Microseconds: a call of the server takes a fraction of a millisecond.
+            duration_ms = (duration_ms * 1000.0).round() / 1000.0,
             outcome,
         );
     }

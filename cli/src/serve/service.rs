@@ -29,14 +29,14 @@ use arrow_flight::{
     FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
     SchemaAsIpc, Ticket,
 };
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::SessionContext;
 use futures::{Stream, StreamExt, TryStreamExt};
+use jammi_catalog::sql::plans::{BoundPlan, PlanCache, PreparedPlan};
+use jammi_catalog::sql::session::SessionTemplate;
 use jammi_catalog::{Catalog, Grant, Tokens};
 use prost::Message;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -45,9 +45,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::{self, Authenticator};
 use super::drain::Drain;
+use super::error::status_of;
 use super::handle::Handle;
 use super::log::CallLog;
-use super::statement::{self, QueryLimits};
+use super::statement::{self, CallSession, QueryLimits};
 
 /// The server's limits (SPEC §11).
 #[derive(Clone, Copy, Debug)]
@@ -66,6 +67,10 @@ pub struct CatalogService {
 struct Inner {
     /// The unscoped catalog; each call narrows it to its token's scope and access level.
     catalog: Catalog,
+    /// What every call's session starts from.
+    sessions: SessionTemplate,
+    /// The plans of recent statements, by grant and text.
+    plans: PlanCache,
     auth: Authenticator,
     limits: Limits,
     turns: Arc<Semaphore>,
@@ -100,6 +105,8 @@ impl CatalogService {
             inner: Arc::new(Inner {
                 turns: Arc::new(Semaphore::new(limits.concurrent.max(1))),
                 catalog,
+                sessions: statement::template(),
+                plans: PlanCache::default(),
                 auth: Authenticator::new(tokens),
                 limits,
                 drain,
@@ -152,20 +159,28 @@ impl CatalogService {
         .await
     }
 
-    /// The caller's grant and a fresh session bound to it.
-    async fn session<T>(&self, request: &Request<T>) -> Result<(Grant, SessionContext), Status> {
+    /// The caller's grant and a session of its own bound to it.
+    async fn session<T>(&self, request: &Request<T>) -> Result<(Grant, CallSession), Status> {
         let grant = self.inner.auth.grant_of(request).await?;
-        let ctx = statement::session(&self.inner.catalog, grant, self.inner.limits.query)?;
-        Ok((grant, ctx))
+        Ok((grant, self.session_for(grant)?))
     }
 
-    /// A turn to run a statement of `ctx`, waiting at most the queue wait; the statement's
-    /// clock starts when it gets it.
-    async fn turn(&self, ctx: &SessionContext) -> Result<OwnedSemaphorePermit, Status> {
+    fn session_for(&self, grant: Grant) -> Result<CallSession, Status> {
+        CallSession::new(
+            &self.inner.sessions,
+            &self.inner.catalog,
+            grant,
+            self.inner.limits.query,
+        )
+    }
+
+    /// A turn to run a statement of `session`, waiting at most the queue wait; the
+    /// statement's clock starts when it gets it.
+    async fn turn(&self, session: &mut CallSession) -> Result<OwnedSemaphorePermit, Status> {
         let wait = Arc::clone(&self.inner.turns).acquire_owned();
         match tokio::time::timeout(self.inner.limits.queue_wait, wait).await {
             Ok(Ok(permit)) => {
-                statement::start_clock(ctx, self.inner.limits.query);
+                session.start_clock();
                 Ok(permit)
             }
             _ => Err(Status::resource_exhausted(format!(
@@ -175,13 +190,31 @@ impl CatalogService {
         }
     }
 
-    /// `handle`'s statement planned in `ctx`, with its bound parameters (one row at most).
-    async fn planned(
+    /// The plan of `sql` for `grant`: planned once by this server, then taken from its
+    /// cache (`sql::plans`). A statement this server has not seen (a handle made by another
+    /// server, say) is planned here.
+    async fn prepared(
         &self,
-        ctx: &SessionContext,
+        session: &CallSession,
+        grant: Grant,
+        sql: &str,
+    ) -> Result<Arc<PreparedPlan>, Status> {
+        if let Some(prepared) = self.inner.plans.get(grant, sql) {
+            return Ok(prepared);
+        }
+        let plan = statement::plan(&session.state, sql).await?;
+        let prepared = PreparedPlan::new(&session.state, plan).map_err(|e| status_of(&e))?;
+        Ok(self.inner.plans.insert(grant, sql, prepared))
+    }
+
+    /// `handle`'s statement for `grant`, with its bound parameters (one row at most).
+    async fn bound(
+        &self,
+        session: &CallSession,
+        grant: Grant,
         handle: &Handle,
-    ) -> Result<Arc<dyn ExecutionPlan>, Status> {
-        let plan = statement::plan(ctx, &handle.sql).await?;
+    ) -> Result<BoundPlan, Status> {
+        let prepared = self.prepared(session, grant, &handle.sql).await?;
         let mut rows = statement::parameter_rows(&handle.parameters()?)?;
         if rows.len() > 1 {
             return Err(Status::invalid_argument(format!(
@@ -190,12 +223,14 @@ impl CatalogService {
                 rows.len()
             )));
         }
-        let plan = statement::bind(plan, rows.pop().unwrap_or_default())?;
-        statement::physical(ctx, plan).await
+        prepared
+            .bind(&session.state, rows.pop().unwrap_or_default())
+            .map_err(|e| status_of(&e))
     }
 
     /// The `FlightInfo` of the statement of the handle `encoded`: its schema, and a ticket
-    /// that runs it.
+    /// that runs it. The schema is the bound statement's, which is what `DoGet` streams;
+    /// nothing is planned physically.
     async fn flight_info<T>(
         &self,
         request: &Request<T>,
@@ -205,18 +240,19 @@ impl CatalogService {
     ) -> Result<Response<FlightInfo>, Status> {
         let log = self.begin("GetFlightInfo", "plan")?;
         let result = async {
-            let (grant, ctx) = self.session(request).await?;
+            let (grant, session) = self.session(request).await?;
             log.caller(grant);
             let handle = Handle::decode_from(encoded)?;
-            let physical = self.planned(&ctx, &handle).await?;
-            flight_info_of(&physical.schema(), descriptor, ticket)
+            let bound = self.bound(&session, grant, &handle).await?;
+            flight_info_of(&Arc::new(bound.schema()), descriptor, ticket)
         }
         .await;
         log.finish(&result, 0);
         result.map(Response::new)
     }
 
-    /// Runs the statement of the handle `encoded` and streams its result.
+    /// Runs the statement of the handle `encoded` and streams its result, with the schema
+    /// its `FlightInfo` gave.
     async fn run_query<T>(
         &self,
         call: &'static str,
@@ -225,13 +261,17 @@ impl CatalogService {
     ) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
         let log = self.begin(call, "query")?;
         let started = async {
-            let (grant, ctx) = self.session(request).await?;
+            let (grant, mut session) = self.session(request).await?;
             log.caller(grant);
             let handle = Handle::decode_from(encoded)?;
-            let turn = self.turn(&ctx).await?;
-            let physical = self.planned(&ctx, &handle).await?;
-            let schema = physical.schema();
-            let batches = statement::execute(&ctx, physical)?;
+            let turn = self.turn(&mut session).await?;
+            let bound = self.bound(&session, grant, &handle).await?;
+            let physical = bound
+                .physical(&session.state)
+                .await
+                .map_err(|e| status_of(&e))?;
+            let schema = Arc::new(bound.schema());
+            let batches = session.execute(physical)?;
             Ok::<_, Status>((schema, batches, turn))
         }
         .await;
@@ -243,6 +283,7 @@ impl CatalogService {
             }
         };
         let batches = run_until_deadline(batches, turn, self.inner.limits.query.timeout);
+        let batches = with_schema(batches, Arc::clone(&schema));
         let stream = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .build(log.counting(batches))
@@ -253,19 +294,21 @@ impl CatalogService {
     /// Runs `plans` (see [`statement::for_rows`]) in order as updates; returns their count.
     async fn run_update(
         &self,
-        ctx: &SessionContext,
+        session: &mut CallSession,
         plans: Vec<LogicalPlan>,
     ) -> Result<i64, Status> {
-        let _turn = self.turn(ctx).await?;
+        let _turn = self.turn(session).await?;
+        let session = &*session;
         let work = async {
             let mut total = 0i64;
             for plan in plans {
-                let physical = statement::physical(ctx, plan).await?;
+                let physical = statement::physical(&session.state, plan).await?;
                 let schema = physical.schema();
-                let batches: Vec<RecordBatch> = statement::execute(ctx, physical)?
+                let batches: Vec<RecordBatch> = session
+                    .execute(physical)?
                     .try_collect()
                     .await
-                    .map_err(|e| super::error::status_of(&e))?;
+                    .map_err(|e| status_of(&e))?;
                 total = total.saturating_add(statement::update_count(&schema, &batches));
             }
             Ok(total)
@@ -328,7 +371,7 @@ fn run_until_deadline(
                             return None; // The client went away.
                         }
                     }
-                    Err(e) => return Some(super::error::status_of(&e)),
+                    Err(e) => return Some(status_of(&e)),
                 }
             }
             None
@@ -373,6 +416,25 @@ fn run_until_deadline(
                 polled
             }
         }
+    })
+}
+
+/// `batches` under `schema`, the statement's schema as its `FlightInfo` gave it (the bound
+/// logical plan's). The physical plan describes the same columns, of the same types, but
+/// may differ in nullability or metadata; a column that breaks `schema` (a null where it
+/// promises none) fails the stream instead of reaching the client.
+fn with_schema(
+    batches: impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
+    schema: SchemaRef,
+) -> impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static {
+    batches.map(move |batch| {
+        let batch = batch?;
+        if Arc::ptr_eq(&batch.schema(), &schema) || *batch.schema() == *schema {
+            return Ok(batch);
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        RecordBatch::try_new_with_options(Arc::clone(&schema), batch.columns().to_vec(), &options)
+            .map_err(FlightError::Arrow)
     })
 }
 
@@ -511,16 +573,19 @@ impl FlightSqlService for CatalogService {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let log = self.begin("CreatePreparedStatement", "plan")?;
         let result = async {
-            let (grant, ctx) = self.session(&request).await?;
+            let (grant, session) = self.session(&request).await?;
             log.caller(grant);
-            let plan = statement::plan(&ctx, &query.query).await?;
-            let parameters = statement::parameter_schema(&plan)?;
-            // Without parameters the statement plans fully, and its schema is the one
-            // GetFlightInfo and DoGet give; with them, the types are the planner's best.
+            let prepared = self.prepared(&session, grant, &query.query).await?;
+            let parameters = prepared.parameter_schema();
+            // Without parameters the statement is bound as it is, and its schema is the
+            // one GetFlightInfo and DoGet give; with them, the types are the planner's best.
             let dataset = if parameters.fields().is_empty() {
-                statement::physical(&ctx, plan).await?.schema()
+                prepared
+                    .bind(&session.state, Vec::new())
+                    .map_err(|e| status_of(&e))?
+                    .schema()
             } else {
-                Arc::new(plan.schema().as_arrow().clone())
+                prepared.plan().schema().as_arrow().clone()
             };
             Ok::<_, Status>(ActionCreatePreparedStatementResult {
                 prepared_statement_handle: Handle::new(query.query.clone()).encode(),
@@ -570,10 +635,10 @@ impl FlightSqlService for CatalogService {
     ) -> Result<i64, Status> {
         let log = self.begin("DoPut", "update")?;
         let result = async {
-            let (grant, ctx) = self.session(&request).await?;
+            let (grant, mut session) = self.session(&request).await?;
             log.caller(grant);
-            let plan = statement::plan(&ctx, &update.query).await?;
-            self.run_update(&ctx, vec![plan]).await
+            let plan = statement::plan(&session.state, &update.query).await?;
+            self.run_update(&mut session, vec![plan]).await
         }
         .await;
         log.finish(&result, result.as_ref().map_or(0, |n| *n as u64));
@@ -587,7 +652,7 @@ impl FlightSqlService for CatalogService {
     ) -> Result<i64, Status> {
         let log = self.begin("DoPut", "update")?;
         let result = async {
-            let (grant, ctx) = self.session(&request).await?;
+            let (grant, mut session) = self.session(&request).await?;
             log.caller(grant);
             let handle = Handle::decode_from(&update.prepared_statement_handle)?;
             let mut batches = parameter_batches(request.into_inner()).await?;
@@ -595,9 +660,9 @@ impl FlightSqlService for CatalogService {
                 // Bound earlier by a DoPut of the query (as arrow-flight's client does).
                 batches = handle.parameters()?;
             }
-            let plan = statement::plan(&ctx, &handle.sql).await?;
+            let plan = statement::plan(&session.state, &handle.sql).await?;
             let rows = statement::parameter_rows(&batches)?;
-            self.run_update(&ctx, statement::for_rows(plan, rows)?)
+            self.run_update(&mut session, statement::for_rows(plan, rows)?)
                 .await
         }
         .await;
@@ -621,9 +686,9 @@ impl FlightSqlService for CatalogService {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         self.answer("DoGet", &request, |grant| async move {
-            let ctx = statement::session(&self.inner.catalog, grant, self.inner.limits.query)?;
+            let catalogs = Arc::clone(self.session_for(grant)?.state.catalog_list());
             let mut builder = query.into_builder();
-            for name in ctx.catalog_names() {
+            for name in catalogs.catalog_names() {
                 builder.append(name);
             }
             Ok(Response::new(metadata_stream(
@@ -650,11 +715,11 @@ impl FlightSqlService for CatalogService {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         self.answer("DoGet", &request, |grant| async move {
-            let ctx = statement::session(&self.inner.catalog, grant, self.inner.limits.query)?;
+            let catalogs = Arc::clone(self.session_for(grant)?.state.catalog_list());
             // Every schema of every catalog: the builder applies the request's filters.
             let mut builder = query.into_builder();
-            for catalog_name in ctx.catalog_names() {
-                let Some(catalog) = ctx.catalog(&catalog_name) else {
+            for catalog_name in catalogs.catalog_names() {
+                let Some(catalog) = catalogs.catalog(&catalog_name) else {
                     continue;
                 };
                 for schema_name in catalog.schema_names() {
@@ -685,11 +750,11 @@ impl FlightSqlService for CatalogService {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         self.answer("DoGet", &request, |grant| async move {
-            let ctx = statement::session(&self.inner.catalog, grant, self.inner.limits.query)?;
+            let catalogs = Arc::clone(self.session_for(grant)?.state.catalog_list());
             // Every table of every schema: the builder applies the request's filters.
             let mut builder = query.into_builder();
-            for catalog_name in ctx.catalog_names() {
-                let Some(catalog) = ctx.catalog(&catalog_name) else {
+            for catalog_name in catalogs.catalog_names() {
+                let Some(catalog) = catalogs.catalog(&catalog_name) else {
                     continue;
                 };
                 for schema_name in catalog.schema_names() {
@@ -697,10 +762,7 @@ impl FlightSqlService for CatalogService {
                         continue;
                     };
                     for table_name in schema.table_names() {
-                        let table = schema
-                            .table(&table_name)
-                            .await
-                            .map_err(|e| super::error::status_of(&e))?;
+                        let table = schema.table(&table_name).await.map_err(|e| status_of(&e))?;
                         let Some(table) = table else { continue };
                         builder
                             .append(

@@ -1,22 +1,25 @@
-//! One call's SQL: a fresh session bound to the caller's scope, the statement planned
+//! One call's SQL: a session of its own bound to the caller's grant, the statement planned
 //! under the server's rules, its parameters bound, and its result as a stream.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, UInt64Type};
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::SessionState;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{DmlStatement, Expr, LogicalPlan, LogicalPlanBuilder, WriteOp};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::{SessionConfig, SessionContext};
-use jammi_catalog::sql::limits::{StatementLimits, bound_functions};
-use jammi_catalog::{Catalog, Grant, register_catalog};
+use datafusion::prelude::SessionConfig;
+use jammi_catalog::sql::limits::{StatementLimits, bound_state};
+use jammi_catalog::sql::plans::bind;
+use jammi_catalog::sql::session::SessionTemplate;
+use jammi_catalog::{Catalog, Grant};
 use tonic::Status;
 
 use super::error::status_of;
@@ -31,60 +34,87 @@ pub struct QueryLimits {
     pub timeout: Duration,
 }
 
-/// A session for one call: its own catalog list bound to `grant`'s scope and access level
-/// (never shared with another call, so nothing can rebind it), `jammi.public` as the
-/// default schema, so that `SELECT * FROM models` works, and `information_schema`. Its
-/// memory pool is the query's limit, and it never spills to the server's disk: a query
-/// needing more memory fails with `RESOURCE_EXHAUSTED`. The same limits hold inside a
-/// batch (`sql::limits`).
-pub fn session(
-    catalog: &Catalog,
-    grant: Grant,
-    limits: QueryLimits,
-) -> Result<SessionContext, Status> {
+/// The template of the server's sessions: `jammi.public` as the default schema, so that
+/// `SELECT * FROM models` works, `information_schema`, and the limits inside a batch
+/// (`sql::limits`) on every statement.
+pub fn template() -> SessionTemplate {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_create_default_catalog_and_schema(false)
         .with_default_catalog_and_schema("jammi", "public");
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_limit(limits.memory, 1.0)
-        .with_disk_manager_builder(
-            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
-        )
-        .build_arc()
-        .map_err(|e| Status::internal(format!("cannot build the query runtime: {e}")))?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
-    register_catalog(
-        &ctx,
-        &catalog.with_scope(grant.scope).narrowed(grant.access),
-    );
-    start_clock(&ctx, limits);
-    Ok(ctx)
+    SessionTemplate::with(config, |state| {
+        bound_state(state, StatementLimits::default())
+    })
 }
 
-/// Starts the statement's clock in `ctx`: the limits inside a batch (`sql::limits`: every
-/// function's value within the memory limit, and the deadline checked at every call,
-/// planning and its constant folding included), with the deadline `limits.timeout` from
-/// now. Called when the session is made, and again when the statement's turn to run
-/// comes, so that waiting for a turn does not count against it.
-pub fn start_clock(ctx: &SessionContext, limits: QueryLimits) {
-    bound_functions(
-        ctx,
-        StatementLimits {
-            max_value_bytes: limits.memory,
-            deadline: Instant::now().checked_add(limits.timeout),
-            timeout: limits.timeout,
-        },
-    );
+/// One call's session: its own state, derived from the server's template, bound to the
+/// caller's grant (scope and access level) with its own catalog list (never shared with
+/// another call, so nothing can rebind it), and the runtime its statement runs in. The
+/// runtime's memory pool is the query's limit, and it never spills to the server's disk:
+/// a query needing more memory fails with `RESOURCE_EXHAUSTED`. The same limits hold
+/// inside a batch (`sql::limits`).
+pub struct CallSession {
+    pub state: SessionState,
+    runtime: Arc<RuntimeEnv>,
+    limits: QueryLimits,
+}
+
+impl CallSession {
+    pub fn new(
+        template: &SessionTemplate,
+        catalog: &Catalog,
+        grant: Grant,
+        limits: QueryLimits,
+    ) -> Result<CallSession, Status> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(limits.memory, 1.0)
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
+            .build_arc()
+            .map_err(|e| Status::internal(format!("cannot build the query runtime: {e}")))?;
+        let state = template.state(&catalog.with_scope(grant.scope).narrowed(grant.access));
+        let mut session = CallSession {
+            state,
+            runtime,
+            limits,
+        };
+        session.start_clock();
+        Ok(session)
+    }
+
+    /// Starts the statement's clock: the limits inside a batch (`sql::limits`: every
+    /// function's value within the memory limit, and the deadline checked at every call,
+    /// planning and its constant folding included), with the deadline the timeout from
+    /// now, and `now()` as of now. Called when the session is made, and again when the
+    /// statement's turn to run comes, so that waiting for a turn does not count against it.
+    pub fn start_clock(&mut self) {
+        bound_state(
+            &mut self.state,
+            StatementLimits {
+                max_value_bytes: self.limits.memory,
+                deadline: Instant::now().checked_add(self.limits.timeout),
+                timeout: self.limits.timeout,
+            },
+        );
+    }
+
+    /// Starts `plan` in this session's runtime.
+    pub fn execute(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+    ) -> Result<SendableRecordBatchStream, Status> {
+        let task = TaskContext::from(&self.state).with_runtime(Arc::clone(&self.runtime));
+        datafusion::physical_plan::execute_stream(plan, Arc::new(task)).map_err(|e| status_of(&e))
+    }
 }
 
 /// Plans `sql` without running any of it, refusing what would touch the server's own
 /// machine or session: DDL (`CREATE [EXTERNAL] TABLE`, views, `DROP`), `COPY`, `SET` and
 /// other statements. Queries, `INSERT`, `DELETE`, `EXPLAIN` and the catalog's functions
 /// remain.
-pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<LogicalPlan, Status> {
-    let plan = ctx
-        .state()
+pub async fn plan(state: &SessionState, sql: &str) -> Result<LogicalPlan, Status> {
+    let plan = state
         .create_logical_plan(sql)
         .await
         .map_err(|e| status_of(&e))?;
@@ -129,24 +159,6 @@ fn refused(plan: &LogicalPlan) -> Status {
     ))
 }
 
-/// The parameter types of `plan` as a schema of fields `$1`, `$2`, … (a type DataFusion
-/// cannot infer is `Null`).
-pub fn parameter_schema(plan: &LogicalPlan) -> Result<Schema, Status> {
-    let types = plan.get_parameter_types().map_err(|e| status_of(&e))?;
-    let mut names: Vec<_> = types.into_iter().collect();
-    names.sort_by_key(|(name, _)| {
-        name.trim_start_matches('$')
-            .parse::<usize>()
-            .unwrap_or(usize::MAX)
-    });
-    Ok(Schema::new(
-        names
-            .into_iter()
-            .map(|(name, ty)| Field::new(name, ty.unwrap_or(DataType::Null), true))
-            .collect::<Vec<_>>(),
-    ))
-}
-
 /// The parameter rows of `batches`, each the values of one row in column order (ADBC
 /// names the columns `0`, `1`, …; only their position counts).
 pub fn parameter_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<ScalarValue>>, Status> {
@@ -164,36 +176,6 @@ pub fn parameter_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<ScalarValue>>, 
         }
     }
     Ok(rows)
-}
-
-/// `plan` with `values` for `$1`, `$2`, …, each cast to the type the planner inferred for
-/// its placeholder (clients send what their language has: Python's ints are Int64 where
-/// `version` is Int32). A value the cast cannot represent is refused, not truncated.
-pub fn bind(plan: LogicalPlan, values: Vec<ScalarValue>) -> Result<LogicalPlan, Status> {
-    if values.is_empty() {
-        return Ok(plan);
-    }
-    let types = plan.get_parameter_types().map_err(|e| status_of(&e))?;
-    let values = values
-        .into_iter()
-        .enumerate()
-        .map(|(i, value)| match types.get(&format!("${}", i + 1)) {
-            Some(Some(expected)) if value.data_type() != *expected && !value.is_null() => {
-                let cast = value.cast_to(expected).ok().filter(|cast| {
-                    // Exact only: the value must come back unchanged.
-                    cast.cast_to(&value.data_type()).ok().as_ref() == Some(&value)
-                });
-                cast.ok_or_else(|| {
-                    Status::invalid_argument(format!(
-                        "parameter ${}: {value} is not a valid {expected}",
-                        i + 1
-                    ))
-                })
-            }
-            _ => Ok(value),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    plan.with_param_values(values).map_err(|e| status_of(&e))
 }
 
 /// The most parameter rows one update binds (`executemany`).
@@ -216,20 +198,19 @@ pub fn for_rows(
         )));
     }
     if rows.len() <= 1 {
-        return Ok(vec![bind(
-            plan,
-            rows.into_iter().next().unwrap_or_default(),
-        )?]);
+        return Ok(vec![
+            bind(plan, rows.into_iter().next().unwrap_or_default()).map_err(|e| status_of(&e))?,
+        ]);
     }
     if !is_single_row_insert(&plan) {
         return rows
             .into_iter()
-            .map(|row| bind(plan.clone(), row))
+            .map(|row| bind(plan.clone(), row).map_err(|e| status_of(&e)))
             .collect();
     }
     let mut values = Vec::with_capacity(rows.len());
     for row in rows {
-        let bound = bind(plan.clone(), row)?;
+        let bound = bind(plan.clone(), row).map_err(|e| status_of(&e))?;
         let mut rows_of_bound = Vec::new();
         bound
             .apply(|node| {
@@ -287,23 +268,15 @@ fn is_single_row_insert(plan: &LogicalPlan) -> bool {
     visited.is_ok() && values == 1 && one_row && !placeholders_elsewhere
 }
 
-/// The physical plan of `plan`: what the client is told about (its schema) and what runs.
+/// The physical plan of `plan` (as SQL planning made it, with its values bound).
 pub async fn physical(
-    ctx: &SessionContext,
+    state: &SessionState,
     plan: LogicalPlan,
 ) -> Result<Arc<dyn ExecutionPlan>, Status> {
-    ctx.state()
+    state
         .create_physical_plan(&plan)
         .await
         .map_err(|e| status_of(&e))
-}
-
-/// Starts `plan`.
-pub fn execute(
-    ctx: &SessionContext,
-    plan: Arc<dyn ExecutionPlan>,
-) -> Result<SendableRecordBatchStream, Status> {
-    datafusion::physical_plan::execute_stream(plan, ctx.task_ctx()).map_err(|e| status_of(&e))
 }
 
 /// What an update reports: the `count` of a DML statement's result, or the rows of any

@@ -1,5 +1,6 @@
 """`jammi serve` through ADBC's Flight SQL driver, as a notebook user runs it."""
 
+import contextlib
 import time
 
 import adbc_driver_manager
@@ -209,4 +210,52 @@ def test_an_expired_token_is_unauthenticated(seeded, server):
     time.sleep(2.5)
     with pytest.raises(adbc_driver_manager.Error) as refused:
         names(server, brief)
+    assert refused.value.status_code == adbc_driver_manager.AdbcStatusCode.UNAUTHENTICATED
+
+
+@contextlib.contextmanager
+def refused_connection(server, secret):
+    """A cursor of a connection whose token will be refused before it closes: closing
+    releases the server's prepared statement, which the refused token can no longer do,
+    so what closing raises is left out."""
+    conn = connect(server, secret)
+    cur = conn.cursor()
+    try:
+        yield cur
+    finally:
+        for closable in (cur, conn):
+            with contextlib.suppress(adbc_driver_manager.Error, RuntimeError):
+                closable.close()
+
+
+def test_a_revocation_holds_within_a_second_on_an_open_connection(seeded, server):
+    # The server remembers a verified token for at most a second (jammi_catalog's
+    # tokens::VERIFIED_TTL): a revocation made elsewhere (here the CLI) holds within it.
+    doomed = token(seeded, "doomed", TENANT_A, "read")
+    with refused_connection(server, doomed) as cur:
+        cur.execute(NAMES)
+        assert [row[0] for row in cur.fetchall()] == ["a-embed", "base"]
+        jammi("token", "revoke", "doomed", db=seeded)
+        time.sleep(1.0)
+        with pytest.raises(adbc_driver_manager.Error) as refused:
+            cur.execute(NAMES)
+            cur.fetchall()
+    assert refused.value.status_code == adbc_driver_manager.AdbcStatusCode.UNAUTHENTICATED
+
+
+def test_expiry_holds_on_time_on_an_open_connection(seeded, server):
+    # Used up to its expiry on one connection (the server remembers it), then refused
+    # from the first call after it: expiry is checked on every call.
+    before = time.time()
+    brief = token(seeded, "brief-open", TENANT_A, "read", "--expires-in", "2s")
+    after = time.time()  # the expiry is between before + 2 s and after + 2 s
+    with refused_connection(server, brief) as cur:
+        while time.time() < before + 1.8:
+            cur.execute(NAMES)
+            assert [row[0] for row in cur.fetchall()] == ["a-embed", "base"]
+            time.sleep(0.05)
+        time.sleep(max(0.0, after + 2.0 - time.time()) + 0.05)
+        with pytest.raises(adbc_driver_manager.Error) as refused:
+            cur.execute(NAMES)
+            cur.fetchall()
     assert refused.value.status_code == adbc_driver_manager.AdbcStatusCode.UNAUTHENTICATED

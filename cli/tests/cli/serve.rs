@@ -724,7 +724,146 @@ Many      delete_model()    | denied | denied | ok
     assert_eq!(table, expected);
 }
 
+/// The statement every client of `plans_and_sessions_stay_with_their_caller` prepares: one
+/// text for both tenants, so that a plan cached for one would answer the other.
+const SHARED: &str = "SELECT model_id, version FROM models WHERE model_id LIKE $1 \
+                      ORDER BY model_id, version";
+
+/// `SHARED` prepared by `client`, bound to `pattern`, run: its cells.
+async fn run_shared(
+    client: &mut FlightSqlServiceClient<Channel>,
+    pattern: &str,
+) -> Vec<Vec<String>> {
+    let mut prepared = client.prepare(SHARED.to_owned(), None).await.unwrap();
+    prepared
+        .set_parameters(
+            RecordBatch::try_new(
+                Arc::new(Schema::new(vec![Field::new("0", DataType::Utf8, false)])),
+                vec![Arc::new(StringArray::from(vec![pattern]))],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let info = prepared.execute().await.unwrap();
+    let rows = cells(&fetch(client, info).await.unwrap());
+    prepared.close().await.unwrap();
+    rows
+}
+
+/// 32 concurrent clients of two tenants (read and admin tokens) through one server, each
+/// interleaving the same prepared statement with parameters, the same text as a plain
+/// query, and a DELETE that only admin may run: every answer is its caller's, never a row
+/// of the other tenant; a plan made for one grant is never served to another (the read
+/// token's DELETE stays refused after admin's plan of the same text is cached).
+async fn plans_and_sessions_stay_with_their_caller(db: &TestDb) {
+    populate(&db.catalog).await;
+    let tokens = [
+        create_token_with(&db.url, Some(TENANT_A), "a-read", &["--access", "read"]),
+        create_token_with(&db.url, Some(TENANT_B), "b-read", &["--access", "read"]),
+        create_token(&db.url, Some(TENANT_A), "a-admin"),
+        create_token(&db.url, Some(TENANT_B), "b-admin"),
+    ];
+    let server = Server::start(&db.url).await;
+    // What each tenant must see, asked once on its own.
+    let mut expected = Vec::new();
+    for (token, own, other) in [(&tokens[0], "a-", "b-"), (&tokens[1], "b-", "a-")] {
+        let mut client = server.client(Some(token)).await;
+        let rows = run_shared(&mut client, "%embed").await;
+        assert!(rows.iter().any(|r| r[0].starts_with(own)), "{rows:?}");
+        assert!(!rows.iter().any(|r| r[0].starts_with(other)), "{rows:?}");
+        expected.push(rows);
+    }
+    const CLIENTS: usize = 32;
+    const ROUNDS: usize = 12;
+    let clients = (0..CLIENTS).map(|i| {
+        let tenant = i % 2;
+        let token = tokens[tenant + 2 * ((i / 2) % 2)].clone();
+        let reads_only = (i / 2) % 2 == 0;
+        let expected = expected[tenant].clone();
+        let address = server.address.clone();
+        tokio::spawn(async move {
+            let channel = Channel::from_shared(format!("http://{address}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let mut client = FlightSqlServiceClient::new(channel);
+            client.set_token(token);
+            for round in 0..ROUNDS {
+                match (round + i) % 3 {
+                    0 => assert_eq!(run_shared(&mut client, "%embed").await, expected),
+                    1 => assert_eq!(
+                        query(&mut client, &SHARED.replace("$1", "'%embed'")).await,
+                        expected
+                    ),
+                    _ => {
+                        let delete = "DELETE FROM models WHERE model_id = 'nothing-here'";
+                        if reads_only {
+                            assert_eq!(
+                                query_code(&mut client, delete).await,
+                                Code::PermissionDenied
+                            );
+                        } else {
+                            assert_eq!(
+                                query(&mut client, delete).await,
+                                vec![vec!["0".to_owned()]]
+                            );
+                        }
+                    }
+                }
+            }
+        })
+    });
+    for client in futures::future::join_all(clients).await {
+        client.unwrap();
+    }
+}
+
+/// A prepared statement made and bound on one server runs on another, which never saw it
+/// (servers keep no state: the handle carries the statement, the plan cache is only a
+/// cache).
+async fn a_prepared_handle_runs_on_another_server(db: &TestDb) {
+    populate(&db.catalog).await;
+    let token = create_token_with(&db.url, Some(TENANT_A), "a", &["--access", "read"]);
+    let servers = [Server::start(&db.url).await, Server::start(&db.url).await];
+    let mut first = servers[0].client(Some(&token)).await;
+    let mut second = servers[1].client(Some(&token)).await;
+    // Planned (and cached) on the first server, run there once.
+    let on_first = run_shared(&mut first, "a-%").await;
+    assert!(!on_first.is_empty());
+    let mut prepared = first.prepare(SHARED.to_owned(), None).await.unwrap();
+    prepared
+        .set_parameters(
+            RecordBatch::try_new(
+                Arc::new(Schema::new(vec![Field::new("0", DataType::Utf8, false)])),
+                vec![Arc::new(StringArray::from(vec!["a-%"]))],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    // Its FlightInfo from the first server, its ticket fetched from the second…
+    let info = prepared.execute().await.unwrap();
+    assert_eq!(cells(&fetch(&mut second, info).await.unwrap()), on_first);
+    // …and the bound handle's FlightInfo asked of the second server itself (a prepared
+    // statement's ticket is the command GetFlightInfo takes).
+    let info = prepared.execute().await.unwrap();
+    let command = info.endpoint[0].ticket.clone().unwrap().ticket;
+    let mut request = tonic::Request::new(arrow_flight::FlightDescriptor::new_cmd(command));
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let info = second
+        .inner_mut()
+        .get_flight_info(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cells(&fetch(&mut second, info).await.unwrap()), on_first);
+}
+
 backend_tests!(
+    plans_and_sessions_stay_with_their_caller,
+    a_prepared_handle_runs_on_another_server,
     every_flight_sql_write_is_graded_by_the_tokens_access,
     each_token_sees_only_its_scope,
     calls_without_a_valid_token_run_nothing,
