@@ -28,9 +28,10 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use datafusion::datasource::MemTable;
 use datafusion::physical_plan::{ExecutionPlan, collect};
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
-use jammi_catalog::sql::limits::{StatementLimits, bound_functions};
+use jammi_catalog::sql::limits::{StatementLimits, bound_functions, bound_state};
+use jammi_catalog::sql::session::SessionTemplate;
 use jammi_catalog::{Catalog, ModelTask, NewEvalRun, RegisterModel, TenantId, register_catalog};
 use jammi_testkit::generate::{generate_models, generate_versions, model_name, tenant};
 use tokio::runtime::Runtime;
@@ -695,7 +696,8 @@ fn registry(c: &mut Criterion) {
 
 /// What the server's limits inside a batch cost a statement (SPEC §14): building a
 /// session and running a point query in it, with the catalog only, and with every call
-/// under the limits (`sql::limits::bound_functions`), as `jammi serve` does per call.
+/// under the limits (`sql::limits::bound_functions`), as `jammi serve` did per call; and
+/// the bounded session derived from a template, as it does now (issue 24).
 fn session_limits(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("session_limits");
@@ -733,6 +735,34 @@ fn session_limits(c: &mut Criterion) {
             })
         });
     }
+    // The bounded session as the server derives it now (issue 24): from a template built
+    // once, with its own catalog list, binding and limits.
+    let template = SessionTemplate::with(SessionConfig::new(), |state| {
+        bound_state(state, StatementLimits::default())
+    });
+    let derive = || {
+        let mut state = template.state(&scoped);
+        bound_state(
+            &mut state,
+            StatementLimits {
+                max_value_bytes: 1 << 30,
+                deadline: Some(std::time::Instant::now() + Duration::from_secs(300)),
+                timeout: Duration::from_secs(300),
+            },
+        );
+        state
+    };
+    group.bench_function("sqlite/template/session", |b| b.iter(derive));
+    group.bench_function("sqlite/template/session_and_query", |b| {
+        b.to_async(&rt).iter(|| async {
+            let state = derive();
+            let plan = state.create_logical_plan(&sql).await.unwrap();
+            let physical = state.create_physical_plan(&plan).await.unwrap();
+            let task = Arc::new(datafusion::execution::TaskContext::from(&state));
+            let batches = collect(physical, task).await.unwrap();
+            assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+        })
+    });
     group.finish();
 }
 

@@ -7,15 +7,21 @@
 //! `ctx.sql(…).collect()` in-process. A SQLite file always; Postgres with
 //! `JAMMI_TEST_PG_URL`. `benches/report.py` turns the figures into docs/benchmarks.md.
 //!
+//! `server_time` (issue 24): the server's own time for the calls ADBC makes for one
+//! parameterized point query, from its log, beside the same query in-process.
+//!
 //! `auth_flood` (SPEC §14): a good client's query latency, idle and while another client
 //! sends made-up tokens.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use jammi_catalog::{Catalog, register_catalog};
@@ -57,6 +63,26 @@ impl Server {
             .unwrap();
         let address = line.rsplit("grpc://").next().unwrap().trim().to_owned();
         Server { child, address }
+    }
+}
+
+impl Server {
+    /// A server whose log is followed.
+    fn start_logged(db: &str) -> (Server, CallLog) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jammi"))
+            .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start jammi serve");
+        let log = CallLog::default();
+        log.follow(child.stderr.take().unwrap());
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line.rsplit("grpc://").next().unwrap().trim().to_owned();
+        (Server { child, address }, log)
     }
 }
 
@@ -302,6 +328,142 @@ fn auth_flood(c: &mut Criterion) {
     rt.block_on(db.cleanup());
 }
 
+/// The calls ADBC's `cursor.execute(sql, parameters)` makes, in order.
+const ADBC_CALLS: [&str; 4] = ["CreatePreparedStatement", "DoPut", "GetFlightInfo", "DoGet"];
+
+/// The parameterized point query, as a notebook sends it through ADBC.
+const PREPARED_QUERY: &str =
+    "SELECT model_id, version FROM jammi.public.models WHERE model_id = $1 AND version = $2";
+
+/// The server's own time per statement (issue 24): the durations its log gives for the
+/// calls ADBC makes for one parameterized point query, summed. Criterion's time here is
+/// that sum (not the client's wall time), beside the in-process point query.
+fn server_time(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("server_time");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(10));
+    for (backend, db) in databases(&rt) {
+        rt.block_on(populate(&db.catalog));
+        let token = token(&db.url, "bench", "read");
+        let (server, log) = Server::start_logged(&db.url);
+        let mut client = rt.block_on(client(&server.address, &token));
+        let parameters = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("0", DataType::Utf8, false),
+                Field::new("1", DataType::Int64, false),
+            ])),
+            vec![
+                Arc::new(StringArray::from(vec!["a-embed"])),
+                Arc::new(Int64Array::from(vec![2])),
+            ],
+        )
+        .unwrap();
+        group.bench_function(format!("{backend}/prepared_point_query"), |b| {
+            b.iter_custom(|rounds| {
+                rt.block_on(async {
+                    let before = log.total(0);
+                    for _ in 0..rounds {
+                        let mut prepared = client
+                            .prepare(PREPARED_QUERY.to_owned(), None)
+                            .await
+                            .unwrap();
+                        prepared.set_parameters(parameters.clone()).unwrap();
+                        let info = prepared.execute().await.unwrap();
+                        let ticket = info.endpoint[0].ticket.clone().unwrap();
+                        let batches: Vec<_> = client
+                            .do_get(ticket)
+                            .await
+                            .unwrap()
+                            .try_collect()
+                            .await
+                            .unwrap();
+                        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+                    }
+                    log.total(before.calls + ADBC_CALLS.len() * rounds as usize)
+                        .time
+                        - before.time
+                })
+            })
+        });
+        let ctx = SessionContext::new();
+        register_catalog(
+            &ctx,
+            &rt.block_on(Catalog::open(&db.url))
+                .unwrap()
+                .with_scope(Some(tenant_a())),
+        );
+        group.bench_function(format!("{backend}/point_query/in_process"), |b| {
+            b.iter(|| rt.block_on(in_process(&ctx, QUERY)))
+        });
+        drop(server);
+        rt.block_on(db.cleanup());
+    }
+    group.finish();
+}
+
+/// What the server's log says of the calls ADBC makes: how many, and their time.
+#[derive(Clone, Copy, Default)]
+struct Logged {
+    calls: usize,
+    time: Duration,
+}
+
+/// The log of a server, read as it is written.
+#[derive(Clone, Default)]
+struct CallLog(Arc<(std::sync::Mutex<Logged>, std::sync::Condvar)>);
+
+impl CallLog {
+    /// Reads `stderr` line by line, counting the lines of `ADBC_CALLS`.
+    fn follow(&self, stderr: std::process::ChildStderr) {
+        let log = self.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let Some(ms) = field(&line, "duration_ms=") else {
+                    continue;
+                };
+                let call = field(&line, "call=").unwrap_or_default();
+                if !ADBC_CALLS.contains(&call.trim_matches('"')) {
+                    continue;
+                }
+                let (lock, changed) = &*log.0;
+                let mut logged = lock.lock().unwrap();
+                logged.calls += 1;
+                logged.time += Duration::from_secs_f64(ms.parse::<f64>().unwrap() / 1000.0);
+                changed.notify_all();
+            }
+        });
+    }
+
+    /// The totals once at least `calls` calls are logged (a call's line can come just
+    /// after its client saw the answer).
+    fn total(&self, calls: usize) -> Logged {
+        let (lock, changed) = &*self.0;
+        let logged = changed
+            .wait_timeout_while(lock.lock().unwrap(), Duration::from_secs(30), |l| {
+                l.calls < calls
+            })
+            .unwrap()
+            .0;
+        assert!(
+            logged.calls >= calls,
+            "{} of {calls} calls logged",
+            logged.calls
+        );
+        *logged
+    }
+}
+
+/// The value of `name` (e.g. `duration_ms=`) in a log line.
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let start = line.find(name)? + name.len();
+    line[start..].split_whitespace().next()
+}
+
 /// A SQLite file always; a Postgres schema when `JAMMI_TEST_PG_URL` is set.
 fn databases(rt: &Runtime) -> Vec<(&'static str, TestDb)> {
     let mut all = vec![("sqlite", rt.block_on(TestDb::sqlite()))];
@@ -311,5 +473,5 @@ fn databases(rt: &Runtime) -> Vec<(&'static str, TestDb)> {
     all
 }
 
-criterion_group!(benches, flight_sql, auth_flood);
+criterion_group!(benches, flight_sql, server_time, auth_flood);
 criterion_main!(benches);
