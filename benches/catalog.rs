@@ -21,6 +21,10 @@
 //!   registers of the same model (each with an eval run referencing it), with retries.
 //! - `session_limits`: a session built (and a point query run in it) with the catalog
 //!   only, and with every call under the server's limits (SPEC §14).
+//! - `statement_stages`: where a server's statement spends its fixed cost (issue 24), one
+//!   stage at a time on a parameterized point query: the session derived from the
+//!   template, SQL to a logical plan, analysis, binding a cached plan, optimizing, physical
+//!   planning, and running.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +35,7 @@ use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 use jammi_catalog::sql::limits::{StatementLimits, bound_functions, bound_state};
+use jammi_catalog::sql::plans::PreparedPlan;
 use jammi_catalog::sql::session::SessionTemplate;
 use jammi_catalog::{Catalog, ModelTask, NewEvalRun, RegisterModel, TenantId, register_catalog};
 use jammi_testkit::generate::{generate_models, generate_versions, model_name, tenant};
@@ -766,9 +771,95 @@ fn session_limits(c: &mut Criterion) {
     group.finish();
 }
 
+/// The stages of one parameterized point query as the server runs it, each measured with
+/// the stages before it done once outside the loop.
+fn statement_stages(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("statement_stages");
+    let db = new_db(&rt, "sqlite");
+    let catalog = rt.block_on(Catalog::open(&db.url)).unwrap();
+    rt.block_on(generate_models(&catalog, 1_000, 10));
+    let scoped = catalog.with_scope(Some(tenant(3)));
+    let sql = "SELECT model_id, version FROM jammi.public.models \
+               WHERE model_id = $1 AND version = $2";
+    let values = || {
+        vec![
+            datafusion::common::ScalarValue::from(model_name(0).as_str()),
+            datafusion::common::ScalarValue::Int64(Some(1)),
+        ]
+    };
+    let template = SessionTemplate::with(SessionConfig::new(), |state| {
+        bound_state(state, StatementLimits::default())
+    });
+    let state = template.state(&scoped);
+    group.bench_function("sqlite/derive_session", |b| {
+        b.iter(|| template.state(&scoped))
+    });
+    group.bench_function("sqlite/sql_to_logical", |b| {
+        b.to_async(&rt)
+            .iter(|| async { state.create_logical_plan(sql).await.unwrap() })
+    });
+    let logical = rt.block_on(state.create_logical_plan(sql)).unwrap();
+    group.bench_function("sqlite/analyze", |b| {
+        b.iter(|| PreparedPlan::new(&state, logical.clone()).unwrap())
+    });
+    let prepared = PreparedPlan::new(&state, logical).unwrap();
+    group.bench_function("sqlite/bind", |b| {
+        b.iter(|| prepared.bind(&state, values()).unwrap())
+    });
+    let bound = prepared.bind(&state, values()).unwrap();
+    group.bench_function("sqlite/optimize", |b| {
+        b.iter(|| {
+            state
+                .optimizer()
+                .optimize(bound.plan().clone(), &state, |_, _| {})
+                .unwrap()
+        })
+    });
+    let optimized = state
+        .optimizer()
+        .optimize(bound.plan().clone(), &state, |_, _| {})
+        .unwrap();
+    group.bench_function("sqlite/physical_plan", |b| {
+        b.to_async(&rt).iter(|| async {
+            state
+                .query_planner()
+                .create_physical_plan(&optimized, &state)
+                .await
+                .unwrap()
+        })
+    });
+    let physical = rt
+        .block_on(
+            state
+                .query_planner()
+                .create_physical_plan(&optimized, &state),
+        )
+        .unwrap();
+    group.bench_function("sqlite/run", |b| {
+        b.to_async(&rt).iter(|| async {
+            let task = Arc::new(datafusion::execution::TaskContext::from(&state));
+            let batches = collect(Arc::clone(&physical), task).await.unwrap();
+            assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+        })
+    });
+    group.bench_function("sqlite/all_from_cached_plan", |b| {
+        b.to_async(&rt).iter(|| async {
+            let state = template.state(&scoped);
+            let bound = prepared.bind(&state, values()).unwrap();
+            let physical = bound.physical(&state).await.unwrap();
+            let task = Arc::new(datafusion::execution::TaskContext::from(&state));
+            let batches = collect(physical, task).await.unwrap();
+            assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     session_limits,
+    statement_stages,
     get_latest,
     registry,
     point_query,

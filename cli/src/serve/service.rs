@@ -33,6 +33,7 @@ use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::LogicalPlan;
 use futures::{Stream, StreamExt, TryStreamExt};
 use jammi_catalog::sql::plans::{BoundPlan, PlanCache, PreparedPlan};
@@ -69,6 +70,8 @@ struct Inner {
     catalog: Catalog,
     /// What every call's session starts from.
     sessions: SessionTemplate,
+    /// What every call's runtime shares (`statement::shared_runtime`).
+    runtime: Arc<RuntimeEnv>,
     /// The plans of recent statements, by grant and text.
     plans: PlanCache,
     auth: Authenticator,
@@ -106,6 +109,7 @@ impl CatalogService {
                 turns: Arc::new(Semaphore::new(limits.concurrent.max(1))),
                 catalog,
                 sessions: statement::template(),
+                runtime: statement::shared_runtime()?,
                 plans: PlanCache::default(),
                 auth: Authenticator::new(tokens),
                 limits,
@@ -162,12 +166,13 @@ impl CatalogService {
     /// The caller's grant and a session of its own bound to it.
     async fn session<T>(&self, request: &Request<T>) -> Result<(Grant, CallSession), Status> {
         let grant = self.inner.auth.grant_of(request).await?;
-        Ok((grant, self.session_for(grant)?))
+        Ok((grant, self.session_for(grant)))
     }
 
-    fn session_for(&self, grant: Grant) -> Result<CallSession, Status> {
+    fn session_for(&self, grant: Grant) -> CallSession {
         CallSession::new(
             &self.inner.sessions,
+            &self.inner.runtime,
             &self.inner.catalog,
             grant,
             self.inner.limits.query,
@@ -686,7 +691,7 @@ impl FlightSqlService for CatalogService {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         self.answer("DoGet", &request, |grant| async move {
-            let catalogs = Arc::clone(self.session_for(grant)?.state.catalog_list());
+            let catalogs = Arc::clone(self.session_for(grant).state.catalog_list());
             let mut builder = query.into_builder();
             for name in catalogs.catalog_names() {
                 builder.append(name);
@@ -715,7 +720,7 @@ impl FlightSqlService for CatalogService {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         self.answer("DoGet", &request, |grant| async move {
-            let catalogs = Arc::clone(self.session_for(grant)?.state.catalog_list());
+            let catalogs = Arc::clone(self.session_for(grant).state.catalog_list());
             // Every schema of every catalog: the builder applies the request's filters.
             let mut builder = query.into_builder();
             for catalog_name in catalogs.catalog_names() {
@@ -750,7 +755,7 @@ impl FlightSqlService for CatalogService {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         self.answer("DoGet", &request, |grant| async move {
-            let catalogs = Arc::clone(self.session_for(grant)?.state.catalog_list());
+            let catalogs = Arc::clone(self.session_for(grant).state.catalog_list());
             // Every table of every schema: the builder applies the request's filters.
             let mut builder = query.into_builder();
             for catalog_name in catalogs.catalog_names() {

@@ -47,40 +47,46 @@ pub fn template() -> SessionTemplate {
     })
 }
 
+/// What every call's runtime shares, built once per server: a disk manager that never
+/// spills to the server's disk (a query needing more memory than its limit fails with
+/// `RESOURCE_EXHAUSTED`), the object store registry and DataFusion's file caches (unused:
+/// the server reads no files). Each call adds its own memory pool ([`CallSession`]).
+pub fn shared_runtime() -> Result<Arc<RuntimeEnv>, String> {
+    RuntimeEnvBuilder::new()
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+        )
+        .build_arc()
+        .map_err(|e| format!("cannot build the query runtime: {e}"))
+}
+
 /// One call's session: its own state, derived from the server's template, bound to the
 /// caller's grant (scope and access level) with its own catalog list (never shared with
-/// another call, so nothing can rebind it), and the runtime its statement runs in. The
-/// runtime's memory pool is the query's limit, and it never spills to the server's disk:
-/// a query needing more memory fails with `RESOURCE_EXHAUSTED`. The same limits hold
-/// inside a batch (`sql::limits`).
+/// another call, so nothing can rebind it), and, for a call that runs a statement, a
+/// runtime whose memory pool is the query's limit. The same limits hold inside a batch
+/// (`sql::limits`).
 pub struct CallSession {
     pub state: SessionState,
-    runtime: Arc<RuntimeEnv>,
+    shared: Arc<RuntimeEnv>,
     limits: QueryLimits,
 }
 
 impl CallSession {
     pub fn new(
         template: &SessionTemplate,
+        shared: &Arc<RuntimeEnv>,
         catalog: &Catalog,
         grant: Grant,
         limits: QueryLimits,
-    ) -> Result<CallSession, Status> {
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(limits.memory, 1.0)
-            .with_disk_manager_builder(
-                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
-            )
-            .build_arc()
-            .map_err(|e| Status::internal(format!("cannot build the query runtime: {e}")))?;
+    ) -> CallSession {
         let state = template.state(&catalog.with_scope(grant.scope).narrowed(grant.access));
         let mut session = CallSession {
             state,
-            runtime,
+            shared: Arc::clone(shared),
             limits,
         };
         session.start_clock();
-        Ok(session)
+        session
     }
 
     /// Starts the statement's clock: the limits inside a batch (`sql::limits`: every
@@ -99,12 +105,17 @@ impl CallSession {
         );
     }
 
-    /// Starts `plan` in this session's runtime.
+    /// Starts `plan` in a runtime of its own: the server's shared parts and a memory pool
+    /// of the query's limit (built here, so that calls that only plan pay nothing for it).
     pub fn execute(
         &self,
         plan: Arc<dyn ExecutionPlan>,
     ) -> Result<SendableRecordBatchStream, Status> {
-        let task = TaskContext::from(&self.state).with_runtime(Arc::clone(&self.runtime));
+        let runtime = RuntimeEnvBuilder::from_runtime_env(&self.shared)
+            .with_memory_limit(self.limits.memory, 1.0)
+            .build_arc()
+            .map_err(|e| Status::internal(format!("cannot build the query runtime: {e}")))?;
+        let task = TaskContext::from(&self.state).with_runtime(runtime);
         datafusion::physical_plan::execute_stream(plan, Arc::new(task)).map_err(|e| status_of(&e))
     }
 }
