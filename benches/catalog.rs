@@ -699,6 +699,23 @@ fn registry(c: &mut Criterion) {
     group.finish();
 }
 
+/// A SQLite catalog of 1 000 models over 10 tenants, and a handle scoped to one of them
+/// (its models are `model_name(0..100)`, version 1). The database lives as long as `Db`.
+fn small_tenant_catalog(rt: &Runtime) -> (Db, Catalog) {
+    let db = new_db(rt, "sqlite");
+    let catalog = rt.block_on(Catalog::open(&db.url)).unwrap();
+    rt.block_on(generate_models(&catalog, 1_000, 10));
+    (db, catalog.with_scope(Some(tenant(3))))
+}
+
+/// A template of sessions under the server's limits inside a batch, as `jammi serve`
+/// builds one.
+fn bounded_template() -> SessionTemplate {
+    SessionTemplate::with(SessionConfig::new(), |state| {
+        bound_state(state, StatementLimits::default())
+    })
+}
+
 /// What the server's limits inside a batch cost a statement (SPEC §14): building a
 /// session and running a point query in it, with the catalog only, and with every call
 /// under the limits (`sql::limits::bound_functions`), as `jammi serve` did per call; and
@@ -706,10 +723,7 @@ fn registry(c: &mut Criterion) {
 fn session_limits(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("session_limits");
-    let db = new_db(&rt, "sqlite");
-    let catalog = rt.block_on(Catalog::open(&db.url)).unwrap();
-    rt.block_on(generate_models(&catalog, 1_000, 10));
-    let scoped = catalog.with_scope(Some(tenant(3)));
+    let (_db, scoped) = small_tenant_catalog(&rt);
     let sql = format!(
         "SELECT model_id, version, lower(backend) || '/' || upper(task) AS route \
          FROM jammi.public.models WHERE model_id = '{}'",
@@ -742,9 +756,7 @@ fn session_limits(c: &mut Criterion) {
     }
     // The bounded session as the server derives it now (issue 24): from a template built
     // once, with its own catalog list, binding and limits.
-    let template = SessionTemplate::with(SessionConfig::new(), |state| {
-        bound_state(state, StatementLimits::default())
-    });
+    let template = bounded_template();
     let derive = || {
         let mut state = template.state(&scoped);
         bound_state(
@@ -776,10 +788,7 @@ fn session_limits(c: &mut Criterion) {
 fn statement_stages(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("statement_stages");
-    let db = new_db(&rt, "sqlite");
-    let catalog = rt.block_on(Catalog::open(&db.url)).unwrap();
-    rt.block_on(generate_models(&catalog, 1_000, 10));
-    let scoped = catalog.with_scope(Some(tenant(3)));
+    let (_db, scoped) = small_tenant_catalog(&rt);
     let sql = "SELECT model_id, version FROM jammi.public.models \
                WHERE model_id = $1 AND version = $2";
     let values = || {
@@ -788,9 +797,7 @@ fn statement_stages(c: &mut Criterion) {
             datafusion::common::ScalarValue::Int64(Some(1)),
         ]
     };
-    let template = SessionTemplate::with(SessionConfig::new(), |state| {
-        bound_state(state, StatementLimits::default())
-    });
+    let template = bounded_template();
     let state = template.state(&scoped);
     group.bench_function("sqlite/derive_session", |b| {
         b.iter(|| template.state(&scoped))
