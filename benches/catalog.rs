@@ -812,9 +812,9 @@ fn statement_stages(c: &mut Criterion) {
     });
     let prepared = PreparedPlan::new(&state, logical).unwrap();
     group.bench_function("sqlite/bind", |b| {
-        b.iter(|| prepared.bind(&state, values()).unwrap())
+        b.iter(|| prepared.bind(Some(&state), values()).unwrap())
     });
-    let bound = prepared.bind(&state, values()).unwrap();
+    let bound = prepared.bind(Some(&state), values()).unwrap();
     group.bench_function("sqlite/optimize", |b| {
         b.iter(|| {
             state
@@ -853,7 +853,7 @@ fn statement_stages(c: &mut Criterion) {
     group.bench_function("sqlite/all_from_cached_plan", |b| {
         b.to_async(&rt).iter(|| async {
             let state = template.state(&scoped);
-            let bound = prepared.bind(&state, values()).unwrap();
+            let bound = prepared.bind(Some(&state), values()).unwrap();
             let physical = bound.physical(&state).await.unwrap();
             let task = Arc::new(datafusion::execution::TaskContext::from(&state));
             let batches = collect(physical, task).await.unwrap();

@@ -28,8 +28,8 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::default_table_source::source_as_provider;
-use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{ScalarValue, internal_err};
 use datafusion::error::Result;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{LogicalPlan, TableSource};
@@ -101,26 +101,40 @@ impl PreparedPlan {
 
     /// The statement with `values` for `$1`, `$2`, …, each cast to the type the planner
     /// inferred for its placeholder (clients send what their language has: Python's ints
-    /// are Int64 where `version` is Int32), analyzed in `state`. A value the cast cannot
-    /// represent is refused, not truncated.
+    /// are Int64 where `version` is Int32), analyzed in `state` if it was not analyzed
+    /// when prepared. A value the cast cannot represent is refused, not truncated.
+    ///
+    /// `state` may be `None` when [`binds_alone`](Self::binds_alone): a host that serves
+    /// the statement from a cache need not derive a session only to bind it.
     ///
     /// # Errors
     /// [`CatalogError::InvalidInput`] for a value its placeholder's type cannot hold
-    /// exactly; a missing value; what analysis refuses.
-    pub fn bind(&self, state: &SessionState, values: Vec<ScalarValue>) -> Result<BoundPlan> {
+    /// exactly; a missing value; what analysis refuses; no `state` where one is needed.
+    pub fn bind(
+        &self,
+        state: Option<&SessionState>,
+        values: Vec<ScalarValue>,
+    ) -> Result<BoundPlan> {
         let plan = bind_typed(self.plan.clone(), &self.parameters, values)?;
-        let explains = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
-        Ok(if self.analyzed || explains {
-            BoundPlan {
+        if self.binds_alone() {
+            return Ok(BoundPlan {
                 plan,
                 analyzed: self.analyzed,
-            }
-        } else {
-            BoundPlan {
-                plan: analyze(state, plan)?,
-                analyzed: true,
-            }
+            });
+        }
+        let Some(state) = state else {
+            return internal_err!("a statement analyzed at each run was bound without a session");
+        };
+        Ok(BoundPlan {
+            plan: analyze(state, plan)?,
+            analyzed: true,
         })
+    }
+
+    /// Whether [`bind`](Self::bind) needs no session: the plan was analyzed when it was
+    /// prepared, or it is an `EXPLAIN` (analyzed as it is planned physically).
+    pub fn binds_alone(&self) -> bool {
+        self.analyzed || matches!(self.plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_))
     }
 
     /// The plan as prepared (analyzed, if it could be).

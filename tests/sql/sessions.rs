@@ -143,7 +143,7 @@ async fn run_cached(
             cache.insert(grant, sql, PreparedPlan::new(state, plan)?)
         }
     };
-    let bound = prepared.bind(state, values)?;
+    let bound = prepared.bind(Some(state), values)?;
     let physical = bound.physical(state).await?;
     let batches =
         datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(state))).await?;
@@ -190,7 +190,7 @@ async fn plans_are_reused_only_for_their_grant(db: &TestDb) {
     let a_plan = cache.get(a, sql).unwrap();
     let b_state = server_state(&template, db, b);
     let physical = a_plan
-        .bind(&b_state, pattern())
+        .bind(Some(&b_state), pattern())
         .unwrap()
         .physical(&b_state)
         .await
@@ -364,9 +364,54 @@ async fn the_plan_cache_is_bounded(db: &TestDb) {
     assert!(cache.get(grant, "SELECT 2 FROM models LIMIT 1").is_some());
 }
 
+/// A plan analyzed when it was prepared binds without a session (a server serves it from
+/// its cache without deriving one), to the same rows; a plan whose placeholder's type was
+/// unknown, analyzed at each run, is refused without one, with an error, not a panic.
+async fn analyzed_plans_bind_without_a_session(db: &TestDb) {
+    populate(&db.catalog).await;
+    let template = server_template();
+    let grant = Grant {
+        scope: Some(tenant_a()),
+        access: Access::Read,
+    };
+    let state = server_state(&template, db, grant);
+    let typed = "SELECT model_id FROM models WHERE model_id = $1";
+    let prepared =
+        PreparedPlan::new(&state, state.create_logical_plan(typed).await.unwrap()).unwrap();
+    assert!(prepared.binds_alone());
+    let value = || vec![ScalarValue::from("a-embed")];
+    let alone = prepared.bind(None, value()).unwrap();
+    let with_session = prepared.bind(Some(&state), value()).unwrap();
+    assert_eq!(alone.plan(), with_session.plan());
+    let physical = alone.physical(&state).await.unwrap();
+    let batches = datafusion::physical_plan::collect(physical, Arc::new(TaskContext::from(&state)))
+        .await
+        .unwrap();
+    assert!(!cells(&batches).is_empty());
+    assert!(cells(&batches).iter().all(|r| r[0] == "a-embed"));
+
+    let untyped = "SELECT $1 AS v";
+    let prepared =
+        PreparedPlan::new(&state, state.create_logical_plan(untyped).await.unwrap()).unwrap();
+    assert!(!prepared.binds_alone());
+    let refused = prepared
+        .bind(None, vec![ScalarValue::from("x")])
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("without a session"),
+        "{refused}"
+    );
+    assert!(
+        prepared
+            .bind(Some(&state), vec![ScalarValue::from("x")])
+            .is_ok()
+    );
+}
+
 backend_tests!(
     sessions_of_one_template_are_isolated,
     plans_are_reused_only_for_their_grant,
     reused_plans_carry_no_moment,
-    the_plan_cache_is_bounded
+    the_plan_cache_is_bounded,
+    analyzed_plans_bind_without_a_session
 );

@@ -197,29 +197,27 @@ impl CatalogService {
 
     /// The plan of `sql` for `grant`: planned once by this server, then taken from its
     /// cache (`sql::plans`). A statement this server has not seen (a handle made by another
-    /// server, say) is planned here.
-    async fn prepared(
-        &self,
-        session: &CallSession,
-        grant: Grant,
-        sql: &str,
-    ) -> Result<Arc<PreparedPlan>, Status> {
+    /// server, say) is planned here, in a session derived for it; a cached one needs none.
+    async fn prepared(&self, grant: Grant, sql: &str) -> Result<Arc<PreparedPlan>, Status> {
         if let Some(prepared) = self.inner.plans.get(grant, sql) {
             return Ok(prepared);
         }
+        let session = self.session_for(grant);
         let plan = statement::plan(&session.state, sql).await?;
         let prepared = PreparedPlan::new(&session.state, plan).map_err(|e| status_of(&e))?;
         Ok(self.inner.plans.insert(grant, sql, prepared))
     }
 
-    /// `handle`'s statement for `grant`, with its bound parameters (one row at most).
+    /// `handle`'s statement for `grant`, with its bound parameters (one row at most). A
+    /// statement that must be analyzed as it is bound is analyzed in `session`, or in one
+    /// derived for it when the call has none (it only plans).
     async fn bound(
         &self,
-        session: &CallSession,
+        session: Option<&CallSession>,
         grant: Grant,
         handle: &Handle,
     ) -> Result<BoundPlan, Status> {
-        let prepared = self.prepared(session, grant, &handle.sql).await?;
+        let prepared = self.prepared(grant, &handle.sql).await?;
         let mut rows = statement::parameter_rows(&handle.parameters()?)?;
         if rows.len() > 1 {
             return Err(Status::invalid_argument(format!(
@@ -228,14 +226,17 @@ impl CatalogService {
                 rows.len()
             )));
         }
+        let values = rows.pop().unwrap_or_default();
+        let derived =
+            (session.is_none() && !prepared.binds_alone()).then(|| self.session_for(grant));
         prepared
-            .bind(&session.state, rows.pop().unwrap_or_default())
+            .bind(session.or(derived.as_ref()).map(|s| &s.state), values)
             .map_err(|e| status_of(&e))
     }
 
     /// The `FlightInfo` of the statement of the handle `encoded`: its schema, and a ticket
     /// that runs it. The schema is the bound statement's, which is what `DoGet` streams;
-    /// nothing is planned physically.
+    /// nothing is planned physically, and a cached statement needs no session.
     async fn flight_info<T>(
         &self,
         request: &Request<T>,
@@ -245,10 +246,10 @@ impl CatalogService {
     ) -> Result<Response<FlightInfo>, Status> {
         let log = self.begin("GetFlightInfo", "plan")?;
         let result = async {
-            let (grant, session) = self.session(request).await?;
+            let grant = self.inner.auth.grant_of(request).await?;
             log.caller(grant);
             let handle = Handle::decode_from(encoded)?;
-            let bound = self.bound(&session, grant, &handle).await?;
+            let bound = self.bound(None, grant, &handle).await?;
             flight_info_of(&Arc::new(bound.schema()), descriptor, ticket)
         }
         .await;
@@ -270,7 +271,7 @@ impl CatalogService {
             log.caller(grant);
             let handle = Handle::decode_from(encoded)?;
             let turn = self.turn(&mut session).await?;
-            let bound = self.bound(&session, grant, &handle).await?;
+            let bound = self.bound(Some(&session), grant, &handle).await?;
             let physical = bound
                 .physical(&session.state)
                 .await
@@ -578,15 +579,16 @@ impl FlightSqlService for CatalogService {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let log = self.begin("CreatePreparedStatement", "plan")?;
         let result = async {
-            let (grant, session) = self.session(&request).await?;
+            let grant = self.inner.auth.grant_of(&request).await?;
             log.caller(grant);
-            let prepared = self.prepared(&session, grant, &query.query).await?;
+            let prepared = self.prepared(grant, &query.query).await?;
             let parameters = prepared.parameter_schema();
             // Without parameters the statement is bound as it is, and its schema is the
             // one GetFlightInfo and DoGet give; with them, the types are the planner's best.
             let dataset = if parameters.fields().is_empty() {
+                let session = (!prepared.binds_alone()).then(|| self.session_for(grant));
                 prepared
-                    .bind(&session.state, Vec::new())
+                    .bind(session.as_ref().map(|s| &s.state), Vec::new())
                     .map_err(|e| status_of(&e))?
                     .schema()
             } else {
