@@ -3,6 +3,9 @@
 a `jammi serve` on loopback, on one SQLite file, in one run:
 
 - `SELECT 1` (the client's and the protocol's own floor),
+- `SELECT $1` with one parameter: the four calls ADBC makes for any parameterized
+  statement (CreatePreparedStatement, DoPut, GetFlightInfo, DoGet; `SELECT 1` makes two),
+  with no catalog work: the floor of the two below,
 - a parameterized point query (`cursor.execute(sql, (name, version))`),
 - a parameterized register (`SELECT register_model($1, …)`, a new version each time),
 
@@ -35,6 +38,7 @@ WARMUP = 200
 
 STATEMENTS = {
     "SELECT 1": ("SELECT 1", lambda i: None),
+    "SELECT $1": ("SELECT $1", lambda i: ("m-17",)),
     "point query": (
         "SELECT model_id, version FROM models WHERE model_id = $1 AND version = $2",
         lambda i: ("m-17", 1),
@@ -98,9 +102,12 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=60)
     floor = results["SELECT 1"]["median_s"]
+    parameterized = results["SELECT $1"]["median_s"]
     for name, r in results.items():
         r["vs_select_1"] = r["median_s"] / floor
-        print(f"{name}: {r['median_s'] * 1e3:.3f} ms ({r['vs_select_1']:.2f}x SELECT 1)")
+        r["vs_select_param"] = r["median_s"] / parameterized
+        print(f"{name}: {r['median_s'] * 1e3:.3f} ms ({r['vs_select_1']:.2f}x SELECT 1, "
+              f"{r['vs_select_param']:.2f}x SELECT $1)")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
 
