@@ -197,12 +197,25 @@ impl CatalogService {
 
     /// The plan of `sql` for `grant`: planned once by this server, then taken from its
     /// cache (`sql::plans`). A statement this server has not seen (a handle made by another
-    /// server, say) is planned here, in a session derived for it; a cached one needs none.
-    async fn prepared(&self, grant: Grant, sql: &str) -> Result<Arc<PreparedPlan>, Status> {
+    /// server, say), or one never cached, is planned here: in the call's `session`, or in
+    /// one derived for it when the call has none (it only plans); a cached one needs none.
+    async fn prepared(
+        &self,
+        session: Option<&CallSession>,
+        grant: Grant,
+        sql: &str,
+    ) -> Result<Arc<PreparedPlan>, Status> {
         if let Some(prepared) = self.inner.plans.get(grant, sql) {
             return Ok(prepared);
         }
-        let session = self.session_for(grant);
+        let derived;
+        let session = match session {
+            Some(session) => session,
+            None => {
+                derived = self.session_for(grant);
+                &derived
+            }
+        };
         let plan = statement::plan(&session.state, sql).await?;
         let prepared = PreparedPlan::new(&session.state, plan).map_err(|e| status_of(&e))?;
         Ok(self.inner.plans.insert(grant, sql, prepared))
@@ -217,7 +230,7 @@ impl CatalogService {
         grant: Grant,
         handle: &Handle,
     ) -> Result<BoundPlan, Status> {
-        let prepared = self.prepared(grant, &handle.sql).await?;
+        let prepared = self.prepared(session, grant, &handle.sql).await?;
         let mut rows = statement::parameter_rows(&handle.parameters()?)?;
         if rows.len() > 1 {
             return Err(Status::invalid_argument(format!(
@@ -581,7 +594,7 @@ impl FlightSqlService for CatalogService {
         let result = async {
             let grant = self.inner.auth.grant_of(&request).await?;
             log.caller(grant);
-            let prepared = self.prepared(grant, &query.query).await?;
+            let prepared = self.prepared(None, grant, &query.query).await?;
             let parameters = prepared.parameter_schema();
             // Without parameters the statement is bound as it is, and its schema is the
             // one GetFlightInfo and DoGet give; with them, the types are the planner's best.
