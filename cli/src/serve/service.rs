@@ -1,5 +1,6 @@
-//! The Flight SQL service: each call authenticates, builds its own session for the token's
-//! scope, and plans, binds and runs its statement (SPEC §11).
+//! The Flight SQL service: each call authenticates, and plans, binds and runs its statement
+//! in a session of its own for the token's grant (SPEC §11); a call that only binds a
+//! statement the plan cache holds analyzed needs no session.
 //!
 //! Where statements run: a query (and whatever else comes through the query path, e.g. an
 //! `INSERT` sent by ADBC's `cursor.execute`) runs when its ticket is fetched (`DoGet`),
@@ -249,7 +250,7 @@ impl CatalogService {
 
     /// The `FlightInfo` of the statement of the handle `encoded`: its schema, and a ticket
     /// that runs it. The schema is the bound statement's, which is what `DoGet` streams;
-    /// nothing is planned physically, and a cached statement needs no session.
+    /// nothing is planned physically, and a statement cached analyzed needs no session.
     async fn flight_info<T>(
         &self,
         request: &Request<T>,
@@ -599,9 +600,10 @@ impl FlightSqlService for CatalogService {
             // Without parameters the statement is bound as it is, and its schema is the
             // one GetFlightInfo and DoGet give; with them, the types are the planner's best.
             let dataset = if parameters.fields().is_empty() {
-                let session = (!prepared.binds_alone()).then(|| self.session_for(grant));
+                // Prepared without placeholders, it was analyzed then (or is an EXPLAIN), so
+                // it binds without a session.
                 prepared
-                    .bind(session.as_ref().map(|s| &s.state), Vec::new())
+                    .bind(None, Vec::new())
                     .map_err(|e| status_of(&e))?
                     .schema()
             } else {

@@ -318,6 +318,31 @@ async fn prepared_statements_bind_parameters(db: &TestDb) {
         );
     }
     prepared.close().await.unwrap();
+
+    // A placeholder of no known type: the plan is cached unanalyzed, and each
+    // GetFlightInfo and DoGet (cache hits) analyzes it with its value, in a session of its
+    // own.
+    let mut untyped = client
+        .prepare("SELECT $1 AS v".to_owned(), None)
+        .await
+        .unwrap();
+    for value in ["x", "y"] {
+        untyped
+            .set_parameters(
+                RecordBatch::try_new(
+                    Arc::new(Schema::new(vec![Field::new("$1", DataType::Utf8, false)])),
+                    vec![Arc::new(StringArray::from(vec![value]))],
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        let info = untyped.execute().await.unwrap();
+        assert_eq!(
+            cells(&fetch(&mut client, info).await.unwrap()),
+            vec![vec![value.to_owned()]]
+        );
+    }
+    untyped.close().await.unwrap();
 }
 
 /// INSERT, DELETE and the functions, through DoPut updates (with their counts) and the
