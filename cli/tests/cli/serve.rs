@@ -328,13 +328,7 @@ async fn prepared_statements_bind_parameters(db: &TestDb) {
         .unwrap();
     for value in ["x", "y"] {
         untyped
-            .set_parameters(
-                RecordBatch::try_new(
-                    Arc::new(Schema::new(vec![Field::new("$1", DataType::Utf8, false)])),
-                    vec![Arc::new(StringArray::from(vec![value]))],
-                )
-                .unwrap(),
-            )
+            .set_parameters(text_parameter_rows(&[value]))
             .unwrap();
         let info = untyped.execute().await.unwrap();
         assert_eq!(
@@ -425,15 +419,7 @@ async fn updates_report_their_counts(db: &TestDb) {
         .await
         .unwrap();
     versions
-        .set_parameters(
-            RecordBatch::try_new(
-                Arc::new(Schema::new(vec![Field::new("0", DataType::Utf8, false)])),
-                vec![Arc::new(StringArray::from(vec![
-                    "first", "second", "third",
-                ]))],
-            )
-            .unwrap(),
-        )
+        .set_parameters(text_parameter_rows(&["first", "second", "third"]))
         .unwrap();
     assert_eq!(versions.execute_update().await.unwrap(), 3);
     assert_eq!(
@@ -754,6 +740,15 @@ Many      delete_model()    | denied | denied | ok
 const SHARED: &str = "SELECT model_id, version FROM models WHERE model_id LIKE $1 \
                       ORDER BY model_id, version";
 
+/// Parameters of a statement with one text placeholder (`$1`): a row for each value.
+fn text_parameter_rows(values: &[&str]) -> RecordBatch {
+    RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("$1", DataType::Utf8, false)])),
+        vec![Arc::new(StringArray::from(values.to_vec()))],
+    )
+    .unwrap()
+}
+
 /// `SHARED` prepared by `client`, bound to `pattern`, run: its cells.
 async fn run_shared(
     client: &mut FlightSqlServiceClient<Channel>,
@@ -761,13 +756,7 @@ async fn run_shared(
 ) -> Vec<Vec<String>> {
     let mut prepared = client.prepare(SHARED.to_owned(), None).await.unwrap();
     prepared
-        .set_parameters(
-            RecordBatch::try_new(
-                Arc::new(Schema::new(vec![Field::new("0", DataType::Utf8, false)])),
-                vec![Arc::new(StringArray::from(vec![pattern]))],
-            )
-            .unwrap(),
-        )
+        .set_parameters(text_parameter_rows(&[pattern]))
         .unwrap();
     let info = prepared.execute().await.unwrap();
     let rows = cells(&fetch(client, info).await.unwrap());
@@ -858,13 +847,7 @@ async fn a_prepared_handle_runs_on_another_server(db: &TestDb) {
     assert!(!on_first.is_empty());
     let mut prepared = first.prepare(SHARED.to_owned(), None).await.unwrap();
     prepared
-        .set_parameters(
-            RecordBatch::try_new(
-                Arc::new(Schema::new(vec![Field::new("0", DataType::Utf8, false)])),
-                vec![Arc::new(StringArray::from(vec!["a-%"]))],
-            )
-            .unwrap(),
-        )
+        .set_parameters(text_parameter_rows(&["a-%"]))
         .unwrap();
     // Its FlightInfo from the first server, its ticket fetched from the second…
     let info = prepared.execute().await.unwrap();
@@ -998,13 +981,7 @@ async fn two_servers_share_one_postgres_catalog() {
         .await
         .unwrap();
     prepared
-        .set_parameters(
-            RecordBatch::try_new(
-                Arc::new(Schema::new(vec![Field::new("0", DataType::Utf8, false)])),
-                vec![Arc::new(StringArray::from(vec!["a-embed"]))],
-            )
-            .unwrap(),
-        )
+        .set_parameters(text_parameter_rows(&["a-embed"]))
         .unwrap();
     let info = prepared.execute().await.unwrap();
     // …its ticket (the bound handle) runs on the second.
