@@ -315,6 +315,24 @@ const MIGRATIONS: &[Migration] = &[
             Both("ALTER TABLE api_tokens ADD COLUMN last_used_at BIGINT"),
         ],
     },
+    Migration {
+        version: 5,
+        name: "indexes for joins of catalog tables",
+        statements: &[
+            // SPEC §15: the keys a join pushes into a scan (`sql::dynamic`) arrive as
+            // `owner IN (…) AND <key> IN (<list>)`; these let the database seek each key.
+            // Eval runs by model name and version (champions × their runs).
+            Both(
+                "CREATE INDEX eval_runs_by_model_name ON eval_runs (owner, model_id, model_version)",
+            ),
+            // Aliases by name (`alias = 'champion'`); by model name the primary key serves.
+            Both("CREATE INDEX model_aliases_by_alias ON model_aliases (owner, alias)"),
+            // Tags by model name and version.
+            Both("CREATE INDEX model_tags_by_model_name ON model_tags (owner, model_id, version)"),
+            // Jobs by output model and models by name have theirs since migration 1
+            // (`training_jobs_by_output_model`, the models' unique key).
+        ],
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS jammi_migrations (
