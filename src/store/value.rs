@@ -17,6 +17,22 @@ pub enum Value {
     Text(Option<String>),
     /// A 64-bit integer, or a NULL bigint.
     Int(Option<i64>),
+    /// A list of texts, bound as one parameter: a `text[]` on Postgres, a JSON array on
+    /// SQLite (read there with `json_each`). Used for the keys a join pushes into a scan.
+    TextList(Vec<String>),
+    /// A list of integers, bound as one parameter like [`Value::TextList`].
+    IntList(Vec<i64>),
+}
+
+impl Value {
+    /// The value as SQLite binds it: lists as the text of a JSON array.
+    pub(crate) fn json_list(&self) -> Option<String> {
+        match self {
+            Value::TextList(v) => serde_json::to_string(v).ok(),
+            Value::IntList(v) => serde_json::to_string(v).ok(),
+            Value::Text(_) | Value::Int(_) => None,
+        }
+    }
 }
 
 impl From<&str> for Value {
@@ -89,6 +105,8 @@ macro_rules! impl_bind {
                 match value {
                     Value::Text(v) => self.bind(v.clone()),
                     Value::Int(v) => self.bind(*v),
+                    Value::TextList(v) => self.bind(v.clone()),
+                    Value::IntList(v) => self.bind(v.clone()),
                 }
             }
 

@@ -350,18 +350,11 @@ impl Statement {
                         params.len()
                     )));
                 };
+                let list = value.json_list();
                 let rc = match value {
-                    Value::Text(Some(text)) => {
-                        let len = c_int::try_from(text.len()).map_err(|_| {
-                            CatalogError::invalid("value", "text too long for SQLite")
-                        })?;
-                        ffi::sqlite3_bind_text(
-                            stmt,
-                            i,
-                            text.as_ptr().cast(),
-                            len,
-                            ffi::SQLITE_TRANSIENT(),
-                        )
+                    Value::Text(Some(text)) => bind_text(stmt, i, text)?,
+                    Value::TextList(_) | Value::IntList(_) => {
+                        bind_text(stmt, i, list.as_deref().unwrap_or("[]"))?
                     }
                     Value::Int(Some(v)) => ffi::sqlite3_bind_int64(stmt, i, *v),
                     Value::Text(None) | Value::Int(None) => ffi::sqlite3_bind_null(stmt, i),
@@ -373,6 +366,17 @@ impl Statement {
         }
         Ok(())
     }
+}
+
+/// Binds `text` to parameter `i` of `stmt` (SQLite copies it).
+///
+/// # Safety
+/// `stmt` must be a live statement.
+unsafe fn bind_text(stmt: *mut ffi::sqlite3_stmt, i: c_int, text: &str) -> Result<c_int> {
+    let len = c_int::try_from(text.len())
+        .map_err(|_| CatalogError::invalid("value", "text too long for SQLite"))?;
+    // SAFETY: per the contract; SQLITE_TRANSIENT makes SQLite copy the text.
+    Ok(unsafe { ffi::sqlite3_bind_text(stmt, i, text.as_ptr().cast(), len, ffi::SQLITE_TRANSIENT()) })
 }
 
 impl Drop for Statement {
