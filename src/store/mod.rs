@@ -9,6 +9,7 @@
 //! - `migrations` brings a database to the current schema when it is opened.
 
 mod connect;
+mod estimates;
 mod migrations;
 mod owned;
 mod retry;
@@ -163,6 +164,14 @@ impl ScanSlots {
         }
     }
 
+    /// A slot if one is free now, without waiting.
+    pub(crate) fn try_take(&self) -> Option<ScanSlot> {
+        Arc::clone(&self.slots)
+            .try_acquire_owned()
+            .ok()
+            .map(|permit| ScanSlot { _permit: permit })
+    }
+
     /// Waits for a slot, as long as the pool would wait for a connection.
     ///
     /// # Errors
@@ -201,6 +210,7 @@ pub struct Store {
     scans: ScanSlots,
     retry: RetryPolicy,
     stats: Arc<StoreStats>,
+    estimates: Arc<estimates::RowEstimates>,
     ceiling: Access,
 }
 
@@ -246,6 +256,7 @@ impl Store {
             pool,
             retry: RetryPolicy::default(),
             stats: Arc::new(StoreStats::default()),
+            estimates: Arc::default(),
             ceiling: Access::Admin,
         };
         if let Err(e) = migrations::migrate(&store).await {
