@@ -29,8 +29,11 @@ pub(crate) struct BatchBuilder {
 impl BatchBuilder {
     /// A builder for `columns`, whose Arrow schema is `schema`.
     pub fn new(schema: SchemaRef, columns: &[&'static ColumnDef], batch_size: usize) -> Self {
-        // Pre-allocate for a typical batch, not for whatever batch size a session sets.
-        let capacity = batch_size.min(8192);
+        // Pre-allocate for a small batch; the builders grow by doubling past it (and
+        // start from nothing after each `finish`). A full 8 192-row allocation made every
+        // small answer ~190 KB in memory, and a hash join built on it judged its keys too
+        // large to offer the probe side's scan as a list (SPEC §15).
+        let capacity = batch_size.min(1024);
         let columns = columns
             .iter()
             .map(|c| {

@@ -20,7 +20,7 @@ use datafusion::logical_expr::{Between, BinaryExpr, Expr, Like, Operator, expr::
 use datafusion::scalar::ScalarValue;
 
 use super::tables::{ColumnDef, ColumnKind, TableDef};
-use crate::store::Value;
+use crate::store::{Backend, Value};
 
 /// The longest `IN` list pushed down (each value is one bind parameter).
 const MAX_IN_LIST: usize = 1_000;
@@ -35,6 +35,12 @@ pub(crate) struct SqlPredicate {
 enum Piece {
     Sql(Cow<'static, str>),
     Arg(Value),
+    /// `column` is one of the values of a list (`Value::TextList` / `IntList`), bound as one
+    /// parameter; the SQL differs between the backends.
+    AnyOf(&'static str, Value),
+    /// The columns' values together are one of the rows of a JSON array of arrays (bound as
+    /// one text parameter): `(a, b) IN (…)`.
+    RowOf(Vec<&'static ColumnDef>, Value),
 }
 
 impl SqlPredicate {
@@ -46,12 +52,71 @@ impl SqlPredicate {
         self.pieces.push(Piece::Arg(v));
     }
 
-    fn append(&mut self, other: SqlPredicate) {
+    pub(super) fn append(&mut self, other: SqlPredicate) {
         self.pieces.extend(other.pieces);
     }
 
-    /// Appends the predicate to `sql`, numbering its placeholders after `args`.
-    pub(crate) fn render(&self, sql: &mut String, args: &mut Vec<Value>) {
+    /// `storage` (a column's storage expression) equals one of `list`'s values.
+    pub(super) fn any_of(storage: &'static str, list: Value) -> SqlPredicate {
+        SqlPredicate {
+            pieces: vec![Piece::AnyOf(storage, list)],
+        }
+    }
+
+    /// `columns` together equal one of `rows` (each row as many values as columns, in
+    /// the columns' storage representation).
+    pub(super) fn row_of(columns: Vec<&'static ColumnDef>, rows: &[Vec<Value>]) -> SqlPredicate {
+        let json: Vec<Vec<serde_json::Value>> = rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|v| match v {
+                        Value::Text(Some(t)) => serde_json::Value::from(t.as_str()),
+                        Value::Int(Some(i)) => serde_json::Value::from(*i),
+                        _ => serde_json::Value::Null,
+                    })
+                    .collect()
+            })
+            .collect();
+        let text = serde_json::to_string(&json).unwrap_or_else(|_| "[]".into());
+        SqlPredicate {
+            pieces: vec![Piece::RowOf(columns, Value::Text(Some(text)))],
+        }
+    }
+
+    /// `storage` followed by a fixed test (` IS NULL`).
+    pub(super) fn raw(storage: &'static str, test: &'static str) -> SqlPredicate {
+        let mut p = SqlPredicate::default();
+        p.sql(storage);
+        p.sql(test);
+        p
+    }
+
+    /// A predicate that holds for no row.
+    pub(super) fn none() -> SqlPredicate {
+        let mut p = SqlPredicate::default();
+        p.sql("1 = 0");
+        p
+    }
+
+    /// `(a) AND (b)` or `(a) OR (b)`.
+    pub(super) fn combine(a: SqlPredicate, op: Operator, b: SqlPredicate) -> SqlPredicate {
+        let mut out = SqlPredicate::default();
+        out.sql("(");
+        out.append(a);
+        out.sql(if op == Operator::And {
+            ") AND ("
+        } else {
+            ") OR ("
+        });
+        out.append(b);
+        out.sql(")");
+        out
+    }
+
+    /// Appends the predicate to `sql` in `backend`'s dialect, numbering its placeholders
+    /// after `args`.
+    pub(crate) fn render(&self, backend: Backend, sql: &mut String, args: &mut Vec<Value>) {
         for piece in &self.pieces {
             match piece {
                 Piece::Sql(s) => sql.push_str(s),
@@ -59,20 +124,65 @@ impl SqlPredicate {
                     args.push(v.clone());
                     let _ = write!(sql, "${}", args.len());
                 }
+                Piece::RowOf(columns, rows) => {
+                    args.push(rows.clone());
+                    row_of_sql(backend, columns, args.len(), sql);
+                }
+                Piece::AnyOf(column, list) => {
+                    args.push(list.clone());
+                    let n = args.len();
+                    // Both forms let the database seek an index on `column` for each value.
+                    let _ = match backend {
+                        Backend::Postgres => write!(sql, "{column} = ANY(${n})"),
+                        Backend::Sqlite => {
+                            write!(sql, "{column} IN (SELECT value FROM json_each(${n}))")
+                        }
+                    };
+                }
             }
         }
     }
 }
 
+/// `(c1, c2, …) IN (<the rows of the JSON array of arrays bound to $n>)`. Each element is
+/// read as its column's storage type, so that the database compares as it does on the
+/// columns themselves and can seek their index.
+fn row_of_sql(backend: Backend, columns: &[&'static ColumnDef], n: usize, sql: &mut String) {
+    sql.push('(');
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(c.storage);
+    }
+    sql.push_str(") IN (SELECT ");
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        // `->>` gives text for a JSON string and (on SQLite) an integer for a JSON integer.
+        let _ = match (backend, c.kind) {
+            (Backend::Sqlite, _) => write!(sql, "value ->> {i}"),
+            (Backend::Postgres, ColumnKind::Text) => write!(sql, "e ->> {i}"),
+            (Backend::Postgres, _) => write!(sql, "(e ->> {i})::bigint"),
+        };
+    }
+    let _ = match backend {
+        Backend::Sqlite => write!(sql, " FROM json_each(${n}))"),
+        Backend::Postgres => write!(sql, " FROM jsonb_array_elements(${n}::jsonb) AS e)"),
+    };
+}
+
 /// Appends ` AND (p)` for each predicate.
 pub(crate) fn render_conjunction(
     predicates: &[SqlPredicate],
+    backend: Backend,
     sql: &mut String,
     args: &mut Vec<Value>,
 ) {
     for p in predicates {
         sql.push_str(" AND (");
-        p.render(sql, args);
+        p.render(backend, sql, args);
         sql.push(')');
     }
 }
@@ -93,15 +203,7 @@ fn predicate(expr: &Expr, table: &TableDef, out: &mut SqlPredicate) -> Option<()
                 let mut r = SqlPredicate::default();
                 predicate(left, table, &mut l)?;
                 predicate(right, table, &mut r)?;
-                out.sql("(");
-                out.append(l);
-                out.sql(if *op == Operator::And {
-                    ") AND ("
-                } else {
-                    ") OR ("
-                });
-                out.append(r);
-                out.sql(")");
+                out.append(SqlPredicate::combine(l, *op, r));
                 Some(())
             }
             _ => comparison(left, *op, right, table, out),
@@ -211,7 +313,56 @@ fn comparison(
     table: &TableDef,
     out: &mut SqlPredicate,
 ) -> Option<()> {
-    let sql_op = match op {
+    let translated = match (column(left, table), column(right, table)) {
+        (Some(l), Some(r)) => {
+            if l.kind != r.kind && !(is_integer(l.kind) && is_integer(r.kind)) {
+                return None;
+            }
+            if is_ordering(op) && l.kind == ColumnKind::Text {
+                return None;
+            }
+            let mut p = SqlPredicate::default();
+            p.sql(l.storage);
+            p.sql(sql_operator(op)?);
+            p.sql(r.storage);
+            p
+        }
+        (Some(c), None) => comparison_sql(c, op, literal_for(c, right)?, true)?,
+        (None, Some(c)) => comparison_sql(c, op, literal_for(c, left)?, false)?,
+        (None, None) => return None,
+    };
+    out.append(translated);
+    Some(())
+}
+
+/// `column op value` (or `value op column` when `column_first` is false), when the
+/// database compares them as DataFusion does: text only for (in)equality, since database
+/// collations may order text differently.
+pub(super) fn comparison_sql(
+    column: &'static ColumnDef,
+    op: Operator,
+    value: Value,
+    column_first: bool,
+) -> Option<SqlPredicate> {
+    let sql_op = sql_operator(op)?;
+    if is_ordering(op) && column.kind == ColumnKind::Text {
+        return None;
+    }
+    let mut p = SqlPredicate::default();
+    if column_first {
+        p.sql(column.storage);
+        p.sql(sql_op);
+        p.arg(value);
+    } else {
+        p.arg(value);
+        p.sql(sql_op);
+        p.sql(column.storage);
+    }
+    Some(p)
+}
+
+fn sql_operator(op: Operator) -> Option<&'static str> {
+    Some(match op {
         Operator::Eq => " = ",
         Operator::NotEq => " <> ",
         Operator::Lt => " < ",
@@ -219,41 +370,11 @@ fn comparison(
         Operator::Gt => " > ",
         Operator::GtEq => " >= ",
         _ => return None,
-    };
-    let ordering = !matches!(op, Operator::Eq | Operator::NotEq);
-    match (column(left, table), column(right, table)) {
-        (Some(l), Some(r)) => {
-            if l.kind != r.kind && !(is_integer(l.kind) && is_integer(r.kind)) {
-                return None;
-            }
-            if ordering && l.kind == ColumnKind::Text {
-                return None;
-            }
-            out.sql(l.storage);
-            out.sql(sql_op);
-            out.sql(r.storage);
-        }
-        (Some(c), None) => {
-            if ordering && c.kind == ColumnKind::Text {
-                return None;
-            }
-            let v = literal_for(c, right)?;
-            out.sql(c.storage);
-            out.sql(sql_op);
-            out.arg(v);
-        }
-        (None, Some(c)) => {
-            if ordering && c.kind == ColumnKind::Text {
-                return None;
-            }
-            let v = literal_for(c, left)?;
-            out.arg(v);
-            out.sql(sql_op);
-            out.sql(c.storage);
-        }
-        (None, None) => return None,
-    }
-    Some(())
+    })
+}
+
+fn is_ordering(op: Operator) -> bool {
+    !matches!(op, Operator::Eq | Operator::NotEq)
 }
 
 fn is_integer(kind: ColumnKind) -> bool {
@@ -281,6 +402,12 @@ fn literal_for(column: &ColumnDef, expr: &Expr) -> Option<Value> {
     let Expr::Literal(value, _) = expr else {
         return None;
     };
+    scalar_for(column, value)
+}
+
+/// A non-NULL value converted to the column's storage representation, when it compares
+/// with the column's values in the database exactly as in DataFusion.
+pub(super) fn scalar_for(column: &ColumnDef, value: &ScalarValue) -> Option<Value> {
     match column.kind {
         ColumnKind::Text => match value {
             ScalarValue::Utf8(Some(s))
@@ -330,7 +457,7 @@ mod tests {
     fn render(expr: Expr) -> Option<(String, Vec<Value>)> {
         let p = translate(&expr, &MODELS)?;
         let (mut sql, mut args) = (String::new(), vec![Value::from("tenant")]);
-        p.render(&mut sql, &mut args);
+        p.render(Backend::Sqlite, &mut sql, &mut args);
         Some((sql, args))
     }
 

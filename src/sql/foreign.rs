@@ -23,8 +23,8 @@
 //! - **Runtime.** The FFI calls the provider on the host's threads, where no runtime of
 //!   this library runs (the host links its own copy of tokio). The provider carries the
 //!   handle of a runtime the [`ForeignCatalog`] owns, which the FFI enters around every
-//!   call and every poll of a stream; planning does no I/O and never looks for a current
-//!   runtime.
+//!   call and every poll of a stream; planning does no I/O there (the row-count estimate
+//!   of `store::estimates` is skipped where no runtime is current).
 
 use std::sync::Arc;
 

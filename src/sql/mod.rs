@@ -69,6 +69,7 @@ mod batch;
 mod binding;
 mod columns;
 mod dml;
+mod dynamic;
 mod filter;
 pub mod foreign;
 pub mod functions;
@@ -145,7 +146,22 @@ fn prepare_state(state: &mut SessionState) {
     for (name, function) in as_of::all() {
         state.register_udtf(name, function);
     }
+    // A hash join offers its build keys to the probe side's scan as a list up to this many
+    // distinct keys, as a hash-table lookup (which no database can read) beyond it. The
+    // catalog's scans bind the list as one parameter (`sql::dynamic`), so longer lists pay:
+    // a host's own setting is kept, DataFusion's default (150) is raised (docs/performance.md).
+    let optimizer = &mut state.config_mut().options_mut().optimizer;
+    let defaults = datafusion::config::OptimizerOptions::default();
+    if optimizer.hash_join_inlist_pushdown_max_distinct_values
+        == defaults.hash_join_inlist_pushdown_max_distinct_values
+    {
+        optimizer.hash_join_inlist_pushdown_max_distinct_values = JOIN_KEYS_PUSHED;
+    }
 }
+
+/// The most distinct join keys a hash join offers a catalog scan as a list (see
+/// `prepare_state`).
+pub const JOIN_KEYS_PUSHED: usize = 1_000;
 
 /// Binds `state`'s statements to `catalog`'s database, scope and access level.
 fn bind_state(state: &mut SessionState, catalog: &Catalog) {

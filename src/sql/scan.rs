@@ -2,13 +2,23 @@
 //! streamed as record batches of the session's batch size.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::stats::Precision;
+use datafusion::common::Statistics;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
+use datafusion::physical_plan::execution_plan::apply_expression_roots;
+use datafusion::physical_plan::statistics::StatisticsArgs;
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
+};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, SchedulingType};
 use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
@@ -20,9 +30,10 @@ use datafusion::physical_plan::{
 use futures::{StreamExt, TryStreamExt};
 
 use super::batch::BatchBuilder;
+use super::dynamic::implied_predicate;
 use super::filter::{SqlPredicate, render_conjunction};
 use super::tables::{ColumnDef, TableDef};
-use crate::store::{RowValues, Store, Value};
+use crate::store::{Backend, RowValues, Store, Value};
 use crate::tenant::{Scope, owner_of};
 
 /// Reads the visible rows of one catalog table.
@@ -30,11 +41,20 @@ use crate::tenant::{Scope, owner_of};
 pub(crate) struct CatalogScanExec {
     table: &'static TableDef,
     store: Store,
+    scope: Scope,
     columns: Vec<&'static ColumnDef>,
     schema: SchemaRef,
-    /// The generated statement and its parameters; `$1` is always the scope's owner.
-    sql: String,
-    args: Vec<Value>,
+    /// The filters pushed at planning (exact), and the row limit.
+    predicates: Vec<SqlPredicate>,
+    limit: Option<usize>,
+    /// About how many rows the scope sees in the table, before filters (statistics).
+    visible_rows: Option<u64>,
+    /// Filters offered while the plan runs (a join's build keys, a TopK's bound; see
+    /// `sql::dynamic`), translated when the scan starts.
+    dynamic: Vec<Arc<dyn PhysicalExpr>>,
+    /// The statement the last run sent, with the dynamic filters in it (for EXPLAIN
+    /// ANALYZE).
+    ran: Arc<Mutex<Option<(String, Vec<Value>)>>>,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -48,10 +68,10 @@ impl CatalogScanExec {
         scope: Scope,
         columns: Vec<&'static ColumnDef>,
         schema: SchemaRef,
-        predicates: &[SqlPredicate],
+        predicates: Vec<SqlPredicate>,
         limit: Option<usize>,
+        visible_rows: Option<u64>,
     ) -> Self {
-        let (sql, args) = select_statement(table, scope, &columns, predicates, limit);
         let properties = PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
             Partitioning::UnknownPartitioning(1),
@@ -64,13 +84,29 @@ impl CatalogScanExec {
         CatalogScanExec {
             table,
             store,
+            scope,
             columns,
             schema,
-            sql,
-            args,
+            predicates,
+            limit,
+            visible_rows,
+            dynamic: Vec::new(),
+            ran: Arc::default(),
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+
+    /// The statement with the planned filters only, as EXPLAIN shows it before a run.
+    fn planned_statement(&self) -> (String, Vec<Value>) {
+        select_statement(
+            self.table,
+            self.scope,
+            &self.columns,
+            &self.predicates,
+            self.limit,
+            self.store.backend(),
+        )
     }
 }
 
@@ -84,6 +120,7 @@ fn select_statement(
     columns: &[&ColumnDef],
     predicates: &[SqlPredicate],
     limit: Option<usize>,
+    backend: Backend,
 ) -> (String, Vec<Value>) {
     let mut sql = String::from("SELECT ");
     if columns.is_empty() {
@@ -99,7 +136,7 @@ fn select_statement(
     sql.push_str(table.storage);
     sql.push_str(" WHERE owner IN ($1, '')");
     let mut args = vec![Value::from(owner_of(scope))];
-    render_conjunction(predicates, &mut sql, &mut args);
+    render_conjunction(predicates, backend, &mut sql, &mut args);
     if let Some(limit) = limit {
         args.push(Value::Int(Some(i64::try_from(limit).unwrap_or(i64::MAX))));
         sql.push_str(&format!(" LIMIT ${}", args.len()));
@@ -107,28 +144,46 @@ fn select_statement(
     (sql, args)
 }
 
+/// A parameter as EXPLAIN shows it: a list by its length, a long text (a list of key
+/// rows) by its start.
+fn display_param(v: &Value) -> String {
+    const SHOWN: usize = 60;
+    match v {
+        Value::Text(Some(s)) if s.chars().count() > SHOWN => {
+            let start: String = s.chars().take(SHOWN).collect();
+            format!("'{}…' ({} bytes)", start.replace('\'', "''"), s.len())
+        }
+        Value::Text(Some(s)) => format!("'{}'", s.replace('\'', "''")),
+        Value::Int(Some(i)) => i.to_string(),
+        Value::Text(None) | Value::Int(None) => "NULL".into(),
+        Value::TextList(l) => format!("<{} texts>", l.len()),
+        Value::IntList(l) => format!("<{} integers>", l.len()),
+    }
+}
+
 impl DisplayAs for CatalogScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let params: Vec<String> = self
-            .args
-            .iter()
-            .map(|v| match v {
-                Value::Text(Some(s)) => format!("'{}'", s.replace('\'', "''")),
-                Value::Int(Some(i)) => i.to_string(),
-                Value::Text(None) | Value::Int(None) => "NULL".into(),
-            })
-            .collect();
+        let ran = self.ran.lock().map(|r| r.clone()).unwrap_or(None);
+        let (sql, args) = ran.unwrap_or_else(|| self.planned_statement());
+        let params: Vec<String> = args.iter().map(display_param).collect();
+        let dynamic: Vec<String> = self.dynamic.iter().map(|e| e.to_string()).collect();
         match t {
-            DisplayFormatType::Default | DisplayFormatType::Verbose => write!(
-                f,
-                "JammiScanExec: table={}, sql={}, params=[{}]",
-                self.table.name,
-                self.sql,
-                params.join(", ")
-            ),
+            DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                write!(
+                    f,
+                    "JammiScanExec: table={}, sql={}, params=[{}]",
+                    self.table.name,
+                    sql,
+                    params.join(", ")
+                )?;
+                if !dynamic.is_empty() {
+                    write!(f, ", dynamic_filter=[{}]", dynamic.join(", "))?;
+                }
+                Ok(())
+            }
             DisplayFormatType::TreeRender => {
                 writeln!(f, "table={}", self.table.name)?;
-                write!(f, "sql={}", self.sql)
+                write!(f, "sql={sql}")
             }
         }
     }
@@ -139,10 +194,90 @@ impl ExecutionPlan for CatalogScanExec {
         "JammiScanExec"
     }
 
-    leaf_plan_methods!();
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    /// The dynamic filters it holds: a hash join creates its filter only when its probe
+    /// side reports it here.
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        apply_expression_roots(&self.dynamic, f)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    /// Keeps the filters offered after optimization (dynamic ones) to translate when the
+    /// scan starts, and answers that it did not take them: its SQL may be weaker than a
+    /// filter (`sql::dynamic`), so the offering operator still applies it.
+    fn handle_child_pushdown_result(
+        &self,
+        phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> Result<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        let offered: Vec<Arc<dyn PhysicalExpr>> = child_pushdown_result
+            .parent_filters
+            .into_iter()
+            .map(|f| f.filter)
+            .collect();
+        let answer = FilterPushdownPropagation::with_parent_pushdown_result(vec![
+            PushedDown::No;
+            offered.len()
+        ]);
+        // Filters known at planning were pushed through the table provider, exactly.
+        if phase != FilterPushdownPhase::Post || offered.is_empty() {
+            return Ok(answer);
+        }
+        let mut dynamic = self.dynamic.clone();
+        dynamic.extend(offered);
+        let updated = CatalogScanExec {
+            table: self.table,
+            store: self.store.clone(),
+            scope: self.scope,
+            columns: self.columns.clone(),
+            schema: Arc::clone(&self.schema),
+            predicates: self.predicates.clone(),
+            limit: self.limit,
+            visible_rows: self.visible_rows,
+            dynamic,
+            ran: Arc::default(),
+            properties: Arc::clone(&self.properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        };
+        Ok(answer.with_updated_node(Arc::new(updated)))
+    }
 
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
+    }
+
+    /// An inexact row count (the scope's rows in the table, at most the limit), so that
+    /// DataFusion builds a join's hash table on the smaller input. Never exact: an exact
+    /// count would let DataFusion answer `COUNT(*)` without the scan, and it counts no
+    /// pushed filter.
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        _args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        let mut statistics = Statistics::new_unknown(&self.schema);
+        if let Some(rows) = self.visible_rows.and_then(|r| usize::try_from(r).ok()) {
+            let rows = self.limit.map_or(rows, |limit| rows.min(limit));
+            statistics.num_rows = Precision::Inexact(rows);
+        }
+        Ok(Arc::new(statistics))
     }
 
     fn execute(
@@ -154,8 +289,15 @@ impl ExecutionPlan for CatalogScanExec {
         let read = ScanRead {
             store: self.store.clone(),
             schema: Arc::clone(&self.schema),
-            sql: self.sql.clone(),
-            args: self.args.clone(),
+            statement: Statement {
+                table: self.table,
+                scope: self.scope,
+                columns: self.columns.clone(),
+                predicates: self.predicates.clone(),
+                limit: self.limit,
+                dynamic: self.dynamic.clone(),
+                ran: Arc::clone(&self.ran),
+            },
             // The metrics exist from here, so that EXPLAIN ANALYZE shows them (as zero) on
             // a scan that is never polled, e.g. the probe side of a join with nothing to
             // build.
@@ -196,10 +338,46 @@ impl ExecutionPlan for CatalogScanExec {
 struct ScanRead {
     store: Store,
     schema: SchemaRef,
-    sql: String,
-    /// Parameters of `sql`; `$1` is always the scope's owner.
-    args: Vec<Value>,
+    statement: Statement,
     batches: ScanBatches,
+}
+
+/// What the scan's statement is made of, put together when the scan starts.
+struct Statement {
+    table: &'static TableDef,
+    scope: Scope,
+    columns: Vec<&'static ColumnDef>,
+    predicates: Vec<SqlPredicate>,
+    limit: Option<usize>,
+    dynamic: Vec<Arc<dyn PhysicalExpr>>,
+    ran: Arc<Mutex<Option<(String, Vec<Value>)>>>,
+}
+
+impl Statement {
+    /// The SQL and its parameters (`$1` is always the scope's owner), with what the
+    /// dynamic filters say now: called at the first poll, when a join has collected its
+    /// build side. A filter not yet complete reads as no condition; nothing waits for it.
+    fn build(self, backend: Backend) -> (String, Vec<Value>) {
+        let mut predicates = self.predicates;
+        for filter in self.dynamic {
+            let now = snapshot_physical_expr(filter).ok();
+            if let Some(p) = now.and_then(|e| implied_predicate(&e, &self.columns)) {
+                predicates.push(p);
+            }
+        }
+        let statement = select_statement(
+            self.table,
+            self.scope,
+            &self.columns,
+            &predicates,
+            self.limit,
+            backend,
+        );
+        if let Ok(mut ran) = self.ran.lock() {
+            *ran = Some(statement.clone());
+        }
+        statement
+    }
 }
 
 impl ScanRead {
@@ -211,10 +389,10 @@ impl ScanRead {
         let ScanRead {
             store,
             schema,
-            sql,
-            args,
+            statement,
             mut batches,
         } = self;
+        let (sql, args) = statement.build(store.backend());
         if let Some(reader) = store.sqlite_reader() {
             // SQLite: each poll steps the statement for one batch (see store::sqlite::scan).
             // The cursor goes when the stream goes (e.g. a LIMIT was reached), and with it

@@ -19,12 +19,14 @@ use super::scan::CatalogScanExec;
 use super::tables::{TableDef, TableKind};
 use crate::catalog::Catalog;
 use crate::error::CatalogError;
+use crate::tenant::owner_of;
 
 /// A catalog table. Registered by [`register_catalog`](super::register_catalog) it holds
 /// no scope: `scan`, `insert_into` and `delete_from` take the catalog and scope of the
 /// session they are called for (`sql::binding`). Lent to a foreign session (`sql::foreign`),
 /// whose configuration cannot carry that binding, it is bound to one catalog handle.
-/// Planning does no I/O: the database is read by the scan node when the plan executes.
+/// Planning reads no rows: the database is read by the scan node when the plan executes.
+/// It may count them, now and then, for the scan's statistics (`store::estimates`).
 #[derive(Debug)]
 pub(crate) struct CatalogTable {
     def: &'static TableDef,
@@ -111,14 +113,19 @@ impl TableProvider for CatalogTable {
             }
         }
         let catalog = self.catalog(state)?;
+        let store = catalog.store();
+        let visible_rows = store
+            .visible_rows_estimate(self.def.storage, &owner_of(catalog.scope()))
+            .await;
         Ok(Arc::new(CatalogScanExec::new(
             self.def,
-            catalog.store().clone(),
+            store.clone(),
             catalog.scope(),
             columns,
             schema,
-            &predicates,
+            predicates,
             limit,
+            visible_rows,
         )))
     }
 

@@ -2,6 +2,7 @@
 
 mod access;
 mod connections;
+mod dynamic;
 mod foreign;
 mod history;
 mod integers;

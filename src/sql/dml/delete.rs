@@ -114,7 +114,12 @@ impl CatalogDeleteExec {
     fn statement(&self, head: &str) -> (String, Vec<Value>) {
         let mut sql = format!("{head} WHERE owner = $1");
         let mut args = vec![Value::from(owner_of(self.catalog.scope()))];
-        render_conjunction(&self.predicates, &mut sql, &mut args);
+        render_conjunction(
+            &self.predicates,
+            self.catalog.store().backend(),
+            &mut sql,
+            &mut args,
+        );
         (sql, args)
     }
 

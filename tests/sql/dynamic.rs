@@ -1,0 +1,284 @@
+//! Joins of catalog tables at the database's pace (SPEC §15): a hash join's build keys are
+//! pushed into the probe side's catalog scan when it starts. The answers must be those of
+//! the same join with dynamic filters off; the rows fetched, those the join needs.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Int32Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use jammi_catalog::{Catalog, register_catalog};
+use jammi_testkit::TestDb;
+use jammi_testkit::backend_tests;
+use jammi_testkit::fixture::{tenant_a, tenant_b};
+use jammi_testkit::rng::Rng;
+
+use crate::{explain, rows, rows_fetched};
+
+/// Models per tenant; every fifth is `champion`, every third has a run without a model.
+const MODELS: usize = 40;
+
+/// Each tenant gets models `m00`..`m39` (the same names: a leak would show as rows), with
+/// 1–3 versions, two eval runs per version, a `champion` alias on every fifth model and a
+/// `stage` tag on every other version; tenant B's rows say `secret-b` wherever they can.
+/// Global models `g0`..`g4` with one eval run each, and some eval runs with no model.
+async fn fill(db: &TestDb) {
+    for (scope, marker) in [(Some(tenant_a()), "a"), (Some(tenant_b()), "secret-b")] {
+        let ctx = catalog_session(&db.scoped(scope.unwrap()), 1);
+        let mut models = Vec::new();
+        let mut runs = Vec::new();
+        let mut aliases = Vec::new();
+        let mut tags = Vec::new();
+        for m in 0..MODELS {
+            let versions = 1 + m % 3;
+            for v in 1..=versions {
+                models.push(format!(
+                    "('m{m:02}', {v}, 'embedding', '{task}', 'candle', '/w/{marker}')",
+                    task = if m % 2 == 0 { "ner" } else { "text_embedding" }
+                ));
+                for r in 0..2 {
+                    runs.push(format!("('r{m:02}-{v}-{r}', 'm{m:02}', {v}, '{marker}', '{{}}')"));
+                }
+                if v % 2 == 1 {
+                    tags.push(format!("('m{m:02}', {v}, 'stage', '{marker}')"));
+                }
+            }
+            if m % 5 == 0 {
+                aliases.push(format!("('m{m:02}', 'champion', {versions})"));
+            }
+            if m % 3 == 0 {
+                runs.push(format!("('orphan-{m:02}', NULL, NULL, '{marker}', '{{}}')"));
+            }
+        }
+        for (table, columns, values) in [
+            ("models", "(model_id, version, model_type, task, backend, artifact_path)", &models),
+            ("eval_runs", "(run_id, model_id, model_version, eval_type, metrics)", &runs),
+            ("model_aliases", "(model_id, alias, version)", &aliases),
+            ("model_tags", "(model_id, version, key, value)", &tags),
+        ] {
+            rows(
+                &ctx,
+                &format!("INSERT INTO jammi.public.{table} {columns} VALUES {}", values.join(", ")),
+            )
+            .await;
+        }
+    }
+    let global = catalog_session(&db.global(), 1);
+    rows(
+        &global,
+        "INSERT INTO jammi.public.models (model_id, version, model_type, task, backend) \
+         SELECT concat('g', CAST(value AS VARCHAR)), 1, 'embedding', 'ner', 'candle' \
+         FROM generate_series(0, 4)",
+    )
+    .await;
+    rows(
+        &global,
+        "INSERT INTO jammi.public.eval_runs (run_id, model_id, model_version, eval_type, metrics) \
+         SELECT concat('gr', CAST(value AS VARCHAR)), concat('g', CAST(value AS VARCHAR)), 1, \
+           'global', '{}' FROM generate_series(0, 4)",
+    )
+    .await;
+}
+
+/// A session of `catalog`'s scope with `partitions` target partitions.
+fn catalog_session(catalog: &Catalog, partitions: usize) -> SessionContext {
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
+    register_catalog(&ctx, catalog);
+    ctx
+}
+
+/// The user's own table `picks(model_id, version)`: names of both tenants, a global one, a
+/// NULL key and a name nobody has.
+fn register_picks(ctx: &SessionContext) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("model_id", DataType::Utf8, true),
+        Field::new("version", DataType::Int32, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(StringArray::from(vec![
+                Some("m03"),
+                Some("m07"),
+                Some("m10"),
+                None,
+                Some("g2"),
+                Some("nobody"),
+            ])),
+            Arc::new(Int32Array::from(vec![Some(1), Some(2), None, Some(1), Some(1), Some(1)])),
+        ],
+    )
+    .unwrap();
+    let table = MemTable::try_new(schema, vec![vec![batch]]).unwrap();
+    ctx.register_table("picks", Arc::new(table)).unwrap();
+}
+
+/// A random join of 2–3 catalog tables, or of one with the user's table, of a random
+/// kind, with random filters on either side.
+fn random_join(rng: &mut Rng) -> String {
+    const LEFT: &[(&str, &str)] = &[
+        ("jammi.public.model_aliases", "a.alias = 'champion'"),
+        ("jammi.public.models", "a.task = 'ner'"),
+        ("jammi.public.model_tags", "a.key = 'stage'"),
+        ("picks", "a.model_id IS NOT NULL"),
+        ("jammi.public.models", "a.model_id IN ('m01', 'm02', 'g3', 'nobody')"),
+        ("jammi.public.model_aliases", "a.alias = 'no such alias'"),
+    ];
+    const RIGHT: &[(&str, &str, &str)] = &[
+        ("jammi.public.eval_runs", "model_id", "model_version"),
+        ("jammi.public.models", "model_id", "version"),
+        ("jammi.public.model_tags", "model_id", "version"),
+    ];
+    let (left, left_filter) = *rng.pick(LEFT);
+    let (right, right_name, right_version) = *rng.pick(RIGHT);
+    let on_version = rng.next_u64() % 2 == 0;
+    let on = if on_version {
+        format!("b.{right_name} = a.model_id AND b.{right_version} = a.version")
+    } else {
+        format!("b.{right_name} = a.model_id")
+    };
+    let left_where = if rng.next_u64() % 3 == 0 { "TRUE" } else { left_filter };
+    let right_where = match rng.next_u64() % 3 {
+        0 => format!("b.{right_version} >= 2"),
+        1 => format!("b.{right_name} <> 'm05'"),
+        _ => "TRUE".into(),
+    };
+    // Every joined row is written out whole, so a row of another tenant would show.
+    let third = if rng.next_u64() % 4 == 0 {
+        " JOIN jammi.public.models c ON c.model_id = b.model_id"
+    } else {
+        ""
+    };
+    match rng.next_u64() % 4 {
+        0 => format!(
+            "SELECT a.*, b.*{c} FROM {left} a JOIN {right} b ON {on}{third} \
+             WHERE {left_where} AND {right_where}",
+            c = if third.is_empty() { "" } else { ", c.artifact_path" }
+        ),
+        1 => format!(
+            "SELECT a.*, b.* FROM {left} a LEFT JOIN {right} b ON {on} AND {right_where} \
+             WHERE {left_where}"
+        ),
+        2 => format!(
+            "SELECT b.* FROM {right} b WHERE {right_where} AND EXISTS \
+             (SELECT 1 FROM {left} a WHERE {on} AND {left_where})"
+        ),
+        _ => format!(
+            "SELECT b.* FROM {right} b WHERE {right_where} AND NOT EXISTS \
+             (SELECT 1 FROM {left} a WHERE {on} AND {left_where})"
+        ),
+    }
+}
+
+/// Every row of `sql`, sorted, as text.
+async fn sorted_rows(ctx: &SessionContext, sql: &str) -> Vec<Vec<String>> {
+    let mut got = rows(ctx, sql).await;
+    got.sort();
+    got
+}
+
+async fn random_joins_answer_as_with_dynamic_filters_off(db: &TestDb) {
+    fill(db).await;
+    let catalog = db.scoped(tenant_a());
+    // Dynamic filters on (with one partition and with a hash-partitioned join), on with a
+    // key list limit of 3 (larger build sides are offered as a hash-table lookup, which
+    // no database can read), and off: the reference.
+    let on = catalog_session(&catalog, 1);
+    let partitioned = catalog_session(&catalog, 4);
+    rows(&partitioned, "SET datafusion.optimizer.hash_join_single_partition_threshold = 0").await;
+    rows(&partitioned, "SET datafusion.optimizer.hash_join_single_partition_threshold_rows = 0")
+        .await;
+    let short_lists = catalog_session(&catalog, 2);
+    rows(
+        &short_lists,
+        "SET datafusion.optimizer.hash_join_inlist_pushdown_max_distinct_values = 3",
+    )
+    .await;
+    let off = catalog_session(&catalog, 2);
+    rows(&off, "SET datafusion.optimizer.enable_dynamic_filter_pushdown = false").await;
+    for ctx in [&on, &partitioned, &short_lists, &off] {
+        register_picks(ctx);
+    }
+    let mut rng = Rng(25);
+    let mut nonempty = 0;
+    for _ in 0..48 {
+        let sql = random_join(&mut rng);
+        let expected = sorted_rows(&off, &sql).await;
+        nonempty += usize::from(!expected.is_empty());
+        for (name, ctx) in [("on", &on), ("partitioned", &partitioned), ("short lists", &short_lists)] {
+            let got = sorted_rows(ctx, &sql).await;
+            assert_eq!(got, expected, "{name}: {sql}");
+            assert!(
+                !got.iter().flatten().any(|cell| cell.contains("secret-b")),
+                "{name}: a row of tenant B in {sql}: {got:?}"
+            );
+        }
+    }
+    // The statements must test something.
+    assert!(nonempty >= 30, "only {nonempty} of 48 joins had rows");
+}
+
+/// The champions' eval runs: the join fetches the champions' runs, not every run.
+async fn a_selective_join_fetches_the_rows_it_needs(db: &TestDb) {
+    fill(db).await;
+    let catalog = db.scoped(tenant_a());
+    let on = catalog_session(&catalog, 2);
+    let off = catalog_session(&catalog, 2);
+    rows(&off, "SET datafusion.optimizer.enable_dynamic_filter_pushdown = false").await;
+    // Written with the large table first: the statistics make the aliases the build side.
+    for sql in [
+        "SELECT e.run_id FROM jammi.public.model_aliases a JOIN jammi.public.eval_runs e \
+         ON e.model_id = a.model_id AND e.model_version = a.version WHERE a.alias = 'champion'",
+        "SELECT e.run_id FROM jammi.public.eval_runs e JOIN jammi.public.model_aliases a \
+         ON e.model_id = a.model_id AND e.model_version = a.version WHERE a.alias = 'champion'",
+    ] {
+        let answer = rows(&on, sql).await;
+        // 8 champions (every fifth of 40), each on its latest version, 2 runs each.
+        assert_eq!(answer.len(), 16, "{sql}: {answer:?}");
+        let fetched = rows_fetched(&on, sql).await;
+        assert_eq!(fetched, 8 + 16, "{sql}\n{}", explain(&on, &format!("ANALYZE {sql}")).await);
+        // Without dynamic filters the scan reads all of tenant A's runs and the global ones.
+        let all_runs = rows_fetched(&off, sql).await;
+        assert!(all_runs > 100, "{all_runs}");
+    }
+    // EXPLAIN ANALYZE shows the keys the scan sent with its statement.
+    let analyzed = explain(
+        &on,
+        "ANALYZE SELECT e.run_id FROM jammi.public.model_aliases a JOIN jammi.public.eval_runs e \
+         ON e.model_id = a.model_id WHERE a.alias = 'champion'",
+    )
+    .await;
+    let list = match db.catalog.store().backend() {
+        jammi_catalog::Backend::Sqlite => "model_id IN (SELECT value FROM json_each($",
+        jammi_catalog::Backend::Postgres => "model_id = ANY($",
+    };
+    assert!(analyzed.contains(list), "{analyzed}");
+    assert!(analyzed.contains("<8 texts>"), "{analyzed}");
+}
+
+/// A join whose build side is the user's own table pushes its keys into the catalog scan,
+/// with NULL keys and names of no one's models left out of the answer as the join says.
+async fn a_users_table_pushes_its_keys_into_the_scan(db: &TestDb) {
+    fill(db).await;
+    let ctx = catalog_session(&db.scoped(tenant_a()), 2);
+    register_picks(&ctx);
+    for sql in [
+        "SELECT e.run_id FROM picks p JOIN jammi.public.eval_runs e ON e.model_id = p.model_id",
+        "SELECT e.run_id FROM jammi.public.eval_runs e JOIN picks p ON e.model_id = p.model_id",
+    ] {
+        let mut answer: Vec<String> = rows(&ctx, sql).await.into_iter().map(|r| r[0].clone()).collect();
+        answer.sort();
+        // m03 has 1 version, m07 2, m10 2: 2 runs per version; g2 is global with 1.
+        assert_eq!(answer.len(), 2 + 4 + 4 + 1, "{sql}: {answer:?}");
+        assert!(answer.contains(&"gr2".to_owned()), "{answer:?}");
+        let fetched = rows_fetched(&ctx, sql).await;
+        assert_eq!(fetched, 11, "{sql}\n{}", explain(&ctx, &format!("ANALYZE {sql}")).await);
+    }
+}
+
+backend_tests!(
+    random_joins_answer_as_with_dynamic_filters_off,
+    a_selective_join_fetches_the_rows_it_needs,
+    a_users_table_pushes_its_keys_into_the_scan,
+);
