@@ -4,8 +4,9 @@
 //! DataFusion asks a plan for statistics while it optimizes, synchronously, to choose a
 //! join's build side (the smaller input). So the count is taken when the table is
 //! scanned (`TableProvider::scan`, async) and the scan reports it. A count is taken the
-//! first time an owner's table is scanned, then served from here; once older than
-//! [`FRESH_FOR`] it is still served while one background task counts again. Estimates
+//! first time an owner's table is scanned, up to [`COUNTED_UP_TO`] rows, then served from
+//! here; once older than [`FRESH_FOR`] it is still served while one background task
+//! counts again. Estimates
 //! are only ever reported as inexact, so no answer depends on them: DataFusion cannot
 //! answer `COUNT(*)` from them.
 
@@ -20,6 +21,11 @@ use super::value::Value;
 
 /// How long a count is served without taking another.
 pub(crate) const FRESH_FOR: Duration = Duration::from_secs(30);
+
+/// Counting stops here, so that a count costs at most this many index entries (about a
+/// millisecond) however long the history: enough to tell a handful of keys from a
+/// history. Two tables past it estimate the same, and a join keeps the order written.
+pub(crate) const COUNTED_UP_TO: u64 = 10_000;
 
 /// Counts by (storage table, owner).
 #[derive(Debug, Default)]
@@ -86,7 +92,9 @@ impl Store {
     /// scan it plans beside).
     async fn count_visible(&self, table: &'static str, owner: &str) -> Option<u64> {
         let _slot = self.scans.try_take()?;
-        let sql = format!("SELECT COUNT(*) FROM {table} WHERE owner IN ($1, '')");
+        let sql = format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE owner IN ($1, '') LIMIT {COUNTED_UP_TO}) AS visible"
+        );
         let args = [Value::from(owner)];
         let row = self.stream(sql, &args).try_next().await.ok()??;
         row.int_at(0).ok()?.and_then(|n| u64::try_from(n).ok())
