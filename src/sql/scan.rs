@@ -163,10 +163,15 @@ fn display_param(v: &Value) -> String {
 
 impl DisplayAs for CatalogScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // After a run (EXPLAIN ANALYZE), the statement sent, with what the dynamic filters
+        // added; before, the planned statement and the filters offered (empty until run).
         let ran = self.ran.lock().map(|r| r.clone()).unwrap_or(None);
+        let dynamic: Vec<String> = match ran {
+            Some(_) => Vec::new(),
+            None => self.dynamic.iter().map(|e| e.to_string()).collect(),
+        };
         let (sql, args) = ran.unwrap_or_else(|| self.planned_statement());
         let params: Vec<String> = args.iter().map(display_param).collect();
-        let dynamic: Vec<String> = self.dynamic.iter().map(|e| e.to_string()).collect();
         match t {
             DisplayFormatType::Default | DisplayFormatType::Verbose => {
                 write!(
