@@ -223,6 +223,32 @@ for backend in ["sqlite", "postgres"]:
         bars.append(("bulk INSERT … SELECT of 100 000 models ≥ 50 000 rows/s (sqlite)", f"{100_000 / ins:,.0f} rows/s", 100_000 / ins >= 50_000))
 lines.append("")
 
+lines += ["## Joins of catalog tables (issue 25, SPEC §15)", "",
+          "Two tenants, each with 20 000 models, a `champion` alias on 200 of them and 10 eval runs",
+          "per model (200 000); at 10× the history, 2 000 000 eval runs per tenant with the same",
+          "answers (`benches/support/joins.rs`). Through `ctx.sql` in a session of one tenant, vs the",
+          "same question written by hand against the database with the tenant predicate (SQLite's C",
+          "API; raw sqlx on Postgres), in the same run.", "",
+          "| backend | question | history | jammi | by hand | ratio | 10× vs 1× (jammi) |",
+          "|---|---|---|---|---|---|---|"]
+join_labels = {"champion_runs": "champions × their eval runs (2 000 rows)",
+               "champion_top10": "top 10 of the champions' eval runs",
+               "one_model_runs": "one model × its eval runs (10 rows)"}
+for backend in ["sqlite", "postgres"]:
+    for q, label in join_labels.items():
+        small = get("joins", f"{backend}/1x/{q}/catalog")
+        for scale in ["1x", "10x"]:
+            c, h = get("joins", f"{backend}/{scale}/{q}/catalog"), get("joins", f"{backend}/{scale}/{q}/by_hand")
+            if c is None:
+                continue
+            growth = ratio(c, small) if scale == "10x" else None
+            lines.append(f"| {backend} | {label} | {scale} | {fmt_time(c)} | {fmt_time(h)} | {fmt_ratio(ratio(c, h))} | {fmt_ratio(growth) if scale == '10x' else ''} |")
+            r = ratio(c, h)
+            bars.append((f"{label}, {scale} history: within 3× of the query by hand ({backend})", fmt_ratio(r), r is not None and r <= 3))
+            if growth is not None:
+                bars.append((f"{label}: 10× history ≤ 1.5× the 1× time ({backend})", fmt_ratio(growth), growth <= 1.5))
+lines.append("")
+
 lines += ["## Flight SQL server throughput (`jammi serve`)", "",
           "Statements per second with N concurrent clients, each running 20 statements per round:",
           "through a `jammi serve` process (Flight SQL query path: GetFlightInfo + DoGet, as ADBC's",
