@@ -877,7 +877,11 @@ fn joins_catalog(rt: &Runtime, backend: &str, tenfold: bool) -> (Db, Catalog) {
     rt.block_on(generate_models(&catalog, 2 * joins::MODELS, 2));
     let raw = RawPool::open(rt, &db.url);
     rt.block_on(async {
-        for statement in [joins::eval_runs_statement(tenfold), joins::ALIASES.into(), "ANALYZE".into()] {
+        for statement in [
+            joins::eval_runs_statement(tenfold),
+            joins::ALIASES.into(),
+            "ANALYZE".into(),
+        ] {
             let statement = sqlx::AssertSqlSafe(statement);
             match &raw {
                 RawPool::Sqlite(p) => sqlx::raw_sql(statement).execute(p).await.map(|_| ()),
@@ -921,11 +925,17 @@ fn join_questions(c: &mut Criterion) {
                     }),
                     (RawPool::Postgres(pool), None) => group.bench_function(id("by_hand"), |b| {
                         b.to_async(&rt).iter(|| async {
-                            let rows = sqlx::query(q.by_hand).bind(&owner).fetch_all(pool).await.unwrap();
+                            let rows = sqlx::query(q.by_hand)
+                                .bind(&owner)
+                                .fetch_all(pool)
+                                .await
+                                .unwrap();
                             assert_eq!(rows.len(), q.rows);
                         })
                     }),
-                    (RawPool::Sqlite(_), None) => unreachable!("SQLite is measured through its C API"),
+                    (RawPool::Sqlite(_), None) => {
+                        unreachable!("SQLite is measured through its C API")
+                    }
                 };
             }
         }

@@ -115,7 +115,8 @@ fn weaker(expr: &dyn PhysicalExpr, columns: &[&'static ColumnDef]) -> Implied {
 }
 
 fn is_key_list(expr: &dyn PhysicalExpr) -> bool {
-    expr.downcast_ref::<InListExpr>().is_some_and(|l| !l.negated())
+    expr.downcast_ref::<InListExpr>()
+        .is_some_and(|l| !l.negated())
 }
 
 fn and(a: Implied, b: Implied) -> Implied {
@@ -271,7 +272,10 @@ fn literal(expr: &Arc<dyn PhysicalExpr>) -> Option<&ScalarValue> {
 
 /// The catalog column `expr` reads, possibly under a cast that changes no value (a wider
 /// integer, another text representation).
-fn column(expr: &Arc<dyn PhysicalExpr>, columns: &[&'static ColumnDef]) -> Option<&'static ColumnDef> {
+fn column(
+    expr: &Arc<dyn PhysicalExpr>,
+    columns: &[&'static ColumnDef],
+) -> Option<&'static ColumnDef> {
     if let Some(c) = expr.downcast_ref::<Column>() {
         return columns
             .get(c.index())
@@ -318,16 +322,26 @@ mod tests {
     }
 
     fn col(name: &str) -> Arc<dyn PhysicalExpr> {
-        let index = ["model_id", "version", "task"].iter().position(|n| *n == name).unwrap();
+        let index = ["model_id", "version", "task"]
+            .iter()
+            .position(|n| *n == name)
+            .unwrap();
         Arc::new(Column::new(name, index))
     }
 
-    fn binary(l: Arc<dyn PhysicalExpr>, op: Operator, r: Arc<dyn PhysicalExpr>) -> Arc<dyn PhysicalExpr> {
+    fn binary(
+        l: Arc<dyn PhysicalExpr>,
+        op: Operator,
+        r: Arc<dyn PhysicalExpr>,
+    ) -> Arc<dyn PhysicalExpr> {
         Arc::new(BinaryExpr::new(l, op, r))
     }
 
     fn in_list(expr: Arc<dyn PhysicalExpr>, values: Vec<ScalarValue>) -> Arc<dyn PhysicalExpr> {
-        let list = values.into_iter().map(|v| lit(v) as Arc<dyn PhysicalExpr>).collect();
+        let list = values
+            .into_iter()
+            .map(|v| lit(v) as Arc<dyn PhysicalExpr>)
+            .collect();
         Arc::new(InListExpr::try_new(expr, list, false, &schema()).unwrap())
     }
 
@@ -350,7 +364,10 @@ mod tests {
             Operator::And,
             binary(col("model_id"), Operator::LtEq, lit(text("c"))),
         );
-        let keys = in_list(col("model_id"), vec![text("c"), text("a"), ScalarValue::Utf8(None), text("a")]);
+        let keys = in_list(
+            col("model_id"),
+            vec![text("c"), text("a"), ScalarValue::Utf8(None), text("a")],
+        );
         let filter = binary(bounds, Operator::And, keys);
         let (sql, args) = render(&filter, Backend::Postgres).unwrap();
         assert_eq!(sql, "model_id = ANY($2)");
@@ -364,7 +381,10 @@ mod tests {
         let versions = binary(
             bounds,
             Operator::And,
-            in_list(col("version"), vec![ScalarValue::Int32(Some(5)), ScalarValue::Int32(Some(2))]),
+            in_list(
+                col("version"),
+                vec![ScalarValue::Int32(Some(5)), ScalarValue::Int32(Some(2))],
+            ),
         );
         let (sql, args) = render(&versions, Backend::Sqlite).unwrap();
         assert_eq!(sql, "version IN (SELECT value FROM json_each($2))");
@@ -428,33 +448,71 @@ mod tests {
         let keys = in_list(col("model_id"), vec![text("a")]);
         // An OR with an unknown branch: no condition.
         let unknown = binary(col("task"), Operator::Gt, lit(text("x")));
-        assert!(render(&binary(Arc::clone(&keys), Operator::Or, Arc::clone(&unknown)), Backend::Sqlite).is_none());
+        assert!(
+            render(
+                &binary(Arc::clone(&keys), Operator::Or, Arc::clone(&unknown)),
+                Backend::Sqlite
+            )
+            .is_none()
+        );
         // An AND keeps what translates.
-        let (sql, _) = render(&binary(unknown, Operator::And, Arc::clone(&keys)), Backend::Sqlite).unwrap();
+        let (sql, _) = render(
+            &binary(unknown, Operator::And, Arc::clone(&keys)),
+            Backend::Sqlite,
+        )
+        .unwrap();
         assert_eq!(sql, "model_id IN (SELECT value FROM json_each($2))");
         // A list of nothing but NULLs keeps no row; true keeps all; a NOT IN list is unknown.
-        let (sql, _) = render(&in_list(col("model_id"), vec![ScalarValue::Utf8(None)]), Backend::Sqlite).unwrap();
+        let (sql, _) = render(
+            &in_list(col("model_id"), vec![ScalarValue::Utf8(None)]),
+            Backend::Sqlite,
+        )
+        .unwrap();
         assert_eq!(sql, "1 = 0");
         assert!(render(&lit(true), Backend::Sqlite).is_none());
-        let not_in = Arc::new(InListExpr::try_new(col("model_id"), vec![lit(text("a"))], true, &schema()).unwrap())
-            as Arc<dyn PhysicalExpr>;
+        let not_in = Arc::new(
+            InListExpr::try_new(col("model_id"), vec![lit(text("a"))], true, &schema()).unwrap(),
+        ) as Arc<dyn PhysicalExpr>;
         assert!(render(&not_in, Backend::Sqlite).is_none());
         // NUL cannot be bound on Postgres: the list is left out.
-        assert!(render(&in_list(col("model_id"), vec![text("a\0")]), Backend::Sqlite).is_none());
+        assert!(
+            render(
+                &in_list(col("model_id"), vec![text("a\0")]),
+                Backend::Sqlite
+            )
+            .is_none()
+        );
         // A null-aware join keeps probe NULLs: `k IS NULL OR k IN (…)`.
-        let (sql, _) = render(&binary(is_null(col("model_id")).unwrap(), Operator::Or, keys), Backend::Sqlite).unwrap();
-        assert_eq!(sql, "(model_id IS NULL) OR (model_id IN (SELECT value FROM json_each($2)))");
+        let (sql, _) = render(
+            &binary(is_null(col("model_id")).unwrap(), Operator::Or, keys),
+            Backend::Sqlite,
+        )
+        .unwrap();
+        assert_eq!(
+            sql,
+            "(model_id IS NULL) OR (model_id IN (SELECT value FROM json_each($2)))"
+        );
     }
 
     #[test]
     fn a_partitioned_join_s_case_becomes_an_or_of_its_branches() {
-        let route = binary(col("version"), Operator::Modulo, lit(ScalarValue::UInt64(Some(2))));
+        let route = binary(
+            col("version"),
+            Operator::Modulo,
+            lit(ScalarValue::UInt64(Some(2))),
+        );
         let case = Arc::new(
             CaseExpr::try_new(
                 Some(route),
                 vec![
-                    (lit(ScalarValue::UInt64(Some(0))), in_list(col("model_id"), vec![text("a")])),
-                    (lit(ScalarValue::UInt64(Some(1))), in_list(col("model_id"), vec![text("b")])),
+                    (
+                        lit(ScalarValue::UInt64(Some(0))),
+                        in_list(col("model_id"), vec![text("a")]),
+                    ),
+                    (
+                        lit(ScalarValue::UInt64(Some(1))),
+                        in_list(col("model_id"), vec![text("b")]),
+                    ),
                 ],
                 Some(lit(false)),
             )

@@ -45,7 +45,11 @@ impl Store {
     /// About how many rows of `table` (a storage table) `owner` sees (its own and the
     /// global ones); `None` when they could not be counted (the scan then has no
     /// statistics; the query itself reports any database error).
-    pub(crate) async fn visible_rows_estimate(&self, table: &'static str, owner: &str) -> Option<u64> {
+    pub(crate) async fn visible_rows_estimate(
+        &self,
+        table: &'static str,
+        owner: &str,
+    ) -> Option<u64> {
         let key = (table, owner.to_owned());
         let cached = {
             let mut counts = self.estimates.counts.lock().ok()?;
@@ -55,7 +59,13 @@ impl Store {
                 && !e.refreshing
                 && let Ok(runtime) = tokio::runtime::Handle::try_current()
             {
-                counts.insert(key.clone(), Estimate { refreshing: true, ..e });
+                counts.insert(
+                    key.clone(),
+                    Estimate {
+                        refreshing: true,
+                        ..e
+                    },
+                );
                 let store = self.clone();
                 let key = key.clone();
                 runtime.spawn(async move { store.count_into_cache(key).await });
@@ -77,7 +87,14 @@ impl Store {
         match counted {
             Some(rows) => {
                 let taken = Instant::now();
-                counts.insert(key, Estimate { rows, taken, refreshing: false });
+                counts.insert(
+                    key,
+                    Estimate {
+                        rows,
+                        taken,
+                        refreshing: false,
+                    },
+                );
             }
             // Try again next time.
             None => {

@@ -38,7 +38,9 @@ async fn fill(db: &TestDb) {
                     task = if m % 2 == 0 { "ner" } else { "text_embedding" }
                 ));
                 for r in 0..2 {
-                    runs.push(format!("('r{m:02}-{v}-{r}', 'm{m:02}', {v}, '{marker}', '{{}}')"));
+                    runs.push(format!(
+                        "('r{m:02}-{v}-{r}', 'm{m:02}', {v}, '{marker}', '{{}}')"
+                    ));
                 }
                 if v % 2 == 1 {
                     tags.push(format!("('m{m:02}', {v}, 'stage', '{marker}')"));
@@ -52,14 +54,25 @@ async fn fill(db: &TestDb) {
             }
         }
         for (table, columns, values) in [
-            ("models", "(model_id, version, model_type, task, backend, artifact_path)", &models),
-            ("eval_runs", "(run_id, model_id, model_version, eval_type, metrics)", &runs),
+            (
+                "models",
+                "(model_id, version, model_type, task, backend, artifact_path)",
+                &models,
+            ),
+            (
+                "eval_runs",
+                "(run_id, model_id, model_version, eval_type, metrics)",
+                &runs,
+            ),
             ("model_aliases", "(model_id, alias, version)", &aliases),
             ("model_tags", "(model_id, version, key, value)", &tags),
         ] {
             rows(
                 &ctx,
-                &format!("INSERT INTO jammi.public.{table} {columns} VALUES {}", values.join(", ")),
+                &format!(
+                    "INSERT INTO jammi.public.{table} {columns} VALUES {}",
+                    values.join(", ")
+                ),
             )
             .await;
         }
@@ -83,7 +96,8 @@ async fn fill(db: &TestDb) {
 
 /// A session of `catalog`'s scope with `partitions` target partitions.
 fn catalog_session(catalog: &Catalog, partitions: usize) -> SessionContext {
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
+    let ctx =
+        SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
     register_catalog(&ctx, catalog);
     ctx
 }
@@ -106,7 +120,14 @@ fn register_picks(ctx: &SessionContext) {
                 Some("g2"),
                 Some("nobody"),
             ])),
-            Arc::new(Int32Array::from(vec![Some(1), Some(2), None, Some(1), Some(1), Some(1)])),
+            Arc::new(Int32Array::from(vec![
+                Some(1),
+                Some(2),
+                None,
+                Some(1),
+                Some(1),
+                Some(1),
+            ])),
         ],
     )
     .unwrap();
@@ -122,7 +143,10 @@ fn random_join(rng: &mut Rng) -> String {
         ("jammi.public.models", "a.task = 'ner'"),
         ("jammi.public.model_tags", "a.key = 'stage'"),
         ("picks", "a.model_id IS NOT NULL"),
-        ("jammi.public.models", "a.model_id IN ('m01', 'm02', 'g3', 'nobody')"),
+        (
+            "jammi.public.models",
+            "a.model_id IN ('m01', 'm02', 'g3', 'nobody')",
+        ),
         ("jammi.public.model_aliases", "a.alias = 'no such alias'"),
     ];
     const RIGHT: &[(&str, &str, &str)] = &[
@@ -138,7 +162,11 @@ fn random_join(rng: &mut Rng) -> String {
     } else {
         format!("b.{right_name} = a.model_id")
     };
-    let left_where = if rng.next_u64() % 3 == 0 { "TRUE" } else { left_filter };
+    let left_where = if rng.next_u64() % 3 == 0 {
+        "TRUE"
+    } else {
+        left_filter
+    };
     let right_where = match rng.next_u64() % 3 {
         0 => format!("b.{right_version} >= 2"),
         1 => format!("b.{right_name} <> 'm05'"),
@@ -154,7 +182,11 @@ fn random_join(rng: &mut Rng) -> String {
         0 => format!(
             "SELECT a.*, b.*{c} FROM {left} a JOIN {right} b ON {on}{third} \
              WHERE {left_where} AND {right_where}",
-            c = if third.is_empty() { "" } else { ", c.artifact_path" }
+            c = if third.is_empty() {
+                ""
+            } else {
+                ", c.artifact_path"
+            }
         ),
         1 => format!(
             "SELECT a.*, b.* FROM {left} a LEFT JOIN {right} b ON {on} AND {right_where} \
@@ -186,9 +218,16 @@ async fn random_joins_answer_as_with_dynamic_filters_off(db: &TestDb) {
     // no database can read), and off: the reference.
     let on = catalog_session(&catalog, 1);
     let partitioned = catalog_session(&catalog, 4);
-    rows(&partitioned, "SET datafusion.optimizer.hash_join_single_partition_threshold = 0").await;
-    rows(&partitioned, "SET datafusion.optimizer.hash_join_single_partition_threshold_rows = 0")
-        .await;
+    rows(
+        &partitioned,
+        "SET datafusion.optimizer.hash_join_single_partition_threshold = 0",
+    )
+    .await;
+    rows(
+        &partitioned,
+        "SET datafusion.optimizer.hash_join_single_partition_threshold_rows = 0",
+    )
+    .await;
     let short_lists = catalog_session(&catalog, 2);
     rows(
         &short_lists,
@@ -196,7 +235,11 @@ async fn random_joins_answer_as_with_dynamic_filters_off(db: &TestDb) {
     )
     .await;
     let off = catalog_session(&catalog, 2);
-    rows(&off, "SET datafusion.optimizer.enable_dynamic_filter_pushdown = false").await;
+    rows(
+        &off,
+        "SET datafusion.optimizer.enable_dynamic_filter_pushdown = false",
+    )
+    .await;
     for ctx in [&on, &partitioned, &short_lists, &off] {
         register_picks(ctx);
     }
@@ -206,7 +249,11 @@ async fn random_joins_answer_as_with_dynamic_filters_off(db: &TestDb) {
         let sql = random_join(&mut rng);
         let expected = sorted_rows(&off, &sql).await;
         nonempty += usize::from(!expected.is_empty());
-        for (name, ctx) in [("on", &on), ("partitioned", &partitioned), ("short lists", &short_lists)] {
+        for (name, ctx) in [
+            ("on", &on),
+            ("partitioned", &partitioned),
+            ("short lists", &short_lists),
+        ] {
             let got = sorted_rows(ctx, &sql).await;
             assert_eq!(got, expected, "{name}: {sql}");
             assert!(
@@ -225,7 +272,11 @@ async fn a_selective_join_fetches_the_rows_it_needs(db: &TestDb) {
     let catalog = db.scoped(tenant_a());
     let on = catalog_session(&catalog, 2);
     let off = catalog_session(&catalog, 2);
-    rows(&off, "SET datafusion.optimizer.enable_dynamic_filter_pushdown = false").await;
+    rows(
+        &off,
+        "SET datafusion.optimizer.enable_dynamic_filter_pushdown = false",
+    )
+    .await;
     // Written with the large table first: the statistics make the aliases the build side.
     for sql in [
         "SELECT e.run_id FROM jammi.public.model_aliases a JOIN jammi.public.eval_runs e \
@@ -237,7 +288,12 @@ async fn a_selective_join_fetches_the_rows_it_needs(db: &TestDb) {
         // 8 champions (every fifth of 40), each on its latest version, 2 runs each.
         assert_eq!(answer.len(), 16, "{sql}: {answer:?}");
         let fetched = rows_fetched(&on, sql).await;
-        assert_eq!(fetched, 8 + 16, "{sql}\n{}", explain(&on, &format!("ANALYZE {sql}")).await);
+        assert_eq!(
+            fetched,
+            8 + 16,
+            "{sql}\n{}",
+            explain(&on, &format!("ANALYZE {sql}")).await
+        );
         // Without dynamic filters the scan reads all of tenant A's runs and the global ones.
         let all_runs = rows_fetched(&off, sql).await;
         assert!(all_runs > 100, "{all_runs}");
@@ -267,13 +323,22 @@ async fn a_users_table_pushes_its_keys_into_the_scan(db: &TestDb) {
         "SELECT e.run_id FROM picks p JOIN jammi.public.eval_runs e ON e.model_id = p.model_id",
         "SELECT e.run_id FROM jammi.public.eval_runs e JOIN picks p ON e.model_id = p.model_id",
     ] {
-        let mut answer: Vec<String> = rows(&ctx, sql).await.into_iter().map(|r| r[0].clone()).collect();
+        let mut answer: Vec<String> = rows(&ctx, sql)
+            .await
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect();
         answer.sort();
         // m03 has 1 version, m07 2, m10 2: 2 runs per version; g2 is global with 1.
         assert_eq!(answer.len(), 2 + 4 + 4 + 1, "{sql}: {answer:?}");
         assert!(answer.contains(&"gr2".to_owned()), "{answer:?}");
         let fetched = rows_fetched(&ctx, sql).await;
-        assert_eq!(fetched, 11, "{sql}\n{}", explain(&ctx, &format!("ANALYZE {sql}")).await);
+        assert_eq!(
+            fetched,
+            11,
+            "{sql}\n{}",
+            explain(&ctx, &format!("ANALYZE {sql}")).await
+        );
     }
 }
 

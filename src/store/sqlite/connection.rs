@@ -376,7 +376,9 @@ unsafe fn bind_text(stmt: *mut ffi::sqlite3_stmt, i: c_int, text: &str) -> Resul
     let len = c_int::try_from(text.len())
         .map_err(|_| CatalogError::invalid("value", "text too long for SQLite"))?;
     // SAFETY: per the contract; SQLITE_TRANSIENT makes SQLite copy the text.
-    Ok(unsafe { ffi::sqlite3_bind_text(stmt, i, text.as_ptr().cast(), len, ffi::SQLITE_TRANSIENT()) })
+    Ok(unsafe {
+        ffi::sqlite3_bind_text(stmt, i, text.as_ptr().cast(), len, ffi::SQLITE_TRANSIENT())
+    })
 }
 
 impl Drop for Statement {
