@@ -244,7 +244,9 @@ for backend in ["sqlite", "postgres"]:
             growth = ratio(c, small) if scale == "10x" else None
             lines.append(f"| {backend} | {label} | {scale} | {fmt_time(c)} | {fmt_time(h)} | {fmt_ratio(ratio(c, h))} | {fmt_ratio(growth) if scale == '10x' else ''} |")
             r = ratio(c, h)
-            bars.append((f"{label}, {scale} history: within 3× of the query by hand ({backend})", fmt_ratio(r), r is not None and r <= 3))
+            # SPEC §15 sets the 3× bar on the two champion questions only.
+            if q != "one_model_runs":
+                bars.append((f"{label}, {scale} history: within 3× of the query by hand ({backend})", fmt_ratio(r), r is not None and r <= 3))
             if growth is not None:
                 bars.append((f"{label}: 10× history ≤ 1.5× the 1× time ({backend})", fmt_ratio(growth), growth <= 1.5))
 lines.append("")
