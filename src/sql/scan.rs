@@ -97,6 +97,24 @@ impl CatalogScanExec {
         }
     }
 
+    /// The same scan holding `dynamic` filters, with fresh metrics and no run yet.
+    fn with_dynamic(&self, dynamic: Vec<Arc<dyn PhysicalExpr>>) -> CatalogScanExec {
+        CatalogScanExec {
+            table: self.table,
+            store: self.store.clone(),
+            scope: self.scope,
+            columns: self.columns.clone(),
+            schema: Arc::clone(&self.schema),
+            predicates: self.predicates.clone(),
+            limit: self.limit,
+            visible_rows: self.visible_rows,
+            dynamic,
+            ran: Arc::default(),
+            properties: Arc::clone(&self.properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
     /// The statement with the planned filters only, as EXPLAIN shows it before a run.
     fn planned_statement(&self) -> (String, Vec<Value>) {
         select_statement(
@@ -247,21 +265,14 @@ impl ExecutionPlan for CatalogScanExec {
         }
         let mut dynamic = self.dynamic.clone();
         dynamic.extend(offered);
-        let updated = CatalogScanExec {
-            table: self.table,
-            store: self.store.clone(),
-            scope: self.scope,
-            columns: self.columns.clone(),
-            schema: Arc::clone(&self.schema),
-            predicates: self.predicates.clone(),
-            limit: self.limit,
-            visible_rows: self.visible_rows,
-            dynamic,
-            ran: Arc::default(),
-            properties: Arc::clone(&self.properties),
-            metrics: ExecutionPlanMetricsSet::new(),
-        };
-        Ok(answer.with_updated_node(Arc::new(updated)))
+        Ok(answer.with_updated_node(Arc::new(self.with_dynamic(dynamic))))
+    }
+
+    /// Before the plan runs again: the joins and sorts above drop the filters they made
+    /// (their next run makes none), so the scan drops them too rather than send the keys of
+    /// the last run.
+    fn reset_state(self: Arc<Self>) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(self.with_dynamic(Vec::new())))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {

@@ -96,9 +96,12 @@ impl Store {
                     },
                 );
             }
-            // Try again next time.
+            // A refresh that failed (no scan slot free, say) keeps the last count; a first
+            // count that failed is tried again next time.
             None => {
-                counts.remove(&key);
+                if let Some(e) = counts.get_mut(&key) {
+                    e.refreshing = false;
+                }
             }
         }
         counted

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Int32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
+use datafusion::physical_plan::collect;
+use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use jammi_catalog::{Catalog, register_catalog};
 use jammi_testkit::TestDb;
@@ -342,7 +344,34 @@ async fn a_users_table_pushes_its_keys_into_the_scan(db: &TestDb) {
     }
 }
 
+/// A plan reset to run again (`reset_plan_states`) must not send the keys of its last run.
+async fn a_plan_run_again_after_a_reset_reads_todays_keys(db: &TestDb) {
+    fill(db).await;
+    let ctx = catalog_session(&db.scoped(tenant_a()), 1);
+    let sql = "SELECT e.run_id FROM jammi.public.model_aliases a JOIN jammi.public.eval_runs e \
+               ON e.model_id = a.model_id WHERE a.alias = 'champion'";
+    let plan = ctx
+        .sql(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let runs = |batches: &[RecordBatch]| batches.iter().map(RecordBatch::num_rows).sum::<usize>();
+    let first = collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
+    // m01 (2 versions, 4 runs) becomes a champion too.
+    rows(
+        &ctx,
+        "INSERT INTO jammi.public.model_aliases (model_id, alias, version) VALUES ('m01', 'champion', 1)",
+    )
+    .await;
+    let again = reset_plan_states(plan).unwrap();
+    let second = collect(again, ctx.task_ctx()).await.unwrap();
+    assert_eq!(runs(&second), runs(&first) + 4);
+}
+
 backend_tests!(
+    a_plan_run_again_after_a_reset_reads_todays_keys,
     random_joins_answer_as_with_dynamic_filters_off,
     a_selective_join_fetches_the_rows_it_needs,
     a_users_table_pushes_its_keys_into_the_scan,
