@@ -10,8 +10,6 @@
 
 /// Models per tenant.
 pub const MODELS: u64 = 20_000;
-/// The model of the third question: a champion, with 10 runs at either size.
-pub const ONE_MODEL: &str = "model-0000100";
 
 /// Every model gets runs 0..9; `{more}` adds runs 10..=100 to the models that are not
 /// champions at 10× (`0` rows of that part at 1×).
@@ -69,6 +67,7 @@ pub const QUESTIONS: [Question; 3] = [
              ORDER BY e.created_at DESC, e.run_id LIMIT 10",
         rows: 10,
     },
+    // model-0000100 is a champion: 10 runs at either size.
     Question {
         name: "one_model_runs",
         catalog: "SELECT m.model_id, m.version, e.run_id, e.metrics \

@@ -36,6 +36,9 @@ use super::tables::{ColumnDef, TableDef};
 use crate::store::{Backend, RowValues, Store, Value};
 use crate::tenant::{Scope, owner_of};
 
+/// The SQL and parameters a scan's last run sent, once it has run.
+type SentStatement = Arc<Mutex<Option<(String, Vec<Value>)>>>;
+
 /// Reads the visible rows of one catalog table.
 #[derive(Debug)]
 pub(crate) struct CatalogScanExec {
@@ -54,7 +57,7 @@ pub(crate) struct CatalogScanExec {
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
     /// The statement the last run sent, with the dynamic filters in it (for EXPLAIN
     /// ANALYZE).
-    ran: Arc<Mutex<Option<(String, Vec<Value>)>>>,
+    ran: SentStatement,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -70,7 +73,6 @@ impl CatalogScanExec {
         schema: SchemaRef,
         predicates: Vec<SqlPredicate>,
         limit: Option<usize>,
-        visible_rows: Option<u64>,
     ) -> Self {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
@@ -89,12 +91,18 @@ impl CatalogScanExec {
             schema,
             predicates,
             limit,
-            visible_rows,
+            visible_rows: None,
             dynamic: Vec::new(),
             ran: Arc::default(),
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+
+    /// The scan reporting about `visible_rows` rows (its statistics; `None`: unknown).
+    pub fn with_visible_rows(mut self, visible_rows: Option<u64>) -> Self {
+        self.visible_rows = visible_rows;
+        self
     }
 
     /// The same scan holding `dynamic` filters, with fresh metrics and no run yet.
@@ -366,7 +374,7 @@ struct Statement {
     predicates: Vec<SqlPredicate>,
     limit: Option<usize>,
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
-    ran: Arc<Mutex<Option<(String, Vec<Value>)>>>,
+    ran: SentStatement,
 }
 
 impl Statement {

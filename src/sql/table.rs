@@ -117,16 +117,18 @@ impl TableProvider for CatalogTable {
         let visible_rows = store
             .visible_rows_estimate(self.def.storage, &owner_of(catalog.scope()))
             .await;
-        Ok(Arc::new(CatalogScanExec::new(
-            self.def,
-            store.clone(),
-            catalog.scope(),
-            columns,
-            schema,
-            predicates,
-            limit,
-            visible_rows,
-        )))
+        Ok(Arc::new(
+            CatalogScanExec::new(
+                self.def,
+                store.clone(),
+                catalog.scope(),
+                columns,
+                schema,
+                predicates,
+                limit,
+            )
+            .with_visible_rows(visible_rows),
+        ))
     }
 
     /// `INSERT INTO`: every row by the catalog's register/create rules, in one transaction,

@@ -158,13 +158,13 @@ fn random_join(rng: &mut Rng) -> String {
     ];
     let (left, left_filter) = *rng.pick(LEFT);
     let (right, right_name, right_version) = *rng.pick(RIGHT);
-    let on_version = rng.next_u64() % 2 == 0;
+    let on_version = rng.next_u64().is_multiple_of(2);
     let on = if on_version {
         format!("b.{right_name} = a.model_id AND b.{right_version} = a.version")
     } else {
         format!("b.{right_name} = a.model_id")
     };
-    let left_where = if rng.next_u64() % 3 == 0 {
+    let left_where = if rng.next_u64().is_multiple_of(3) {
         "TRUE"
     } else {
         left_filter
@@ -175,7 +175,7 @@ fn random_join(rng: &mut Rng) -> String {
         _ => "TRUE".into(),
     };
     // Every joined row is written out whole, so a row of another tenant would show.
-    let third = if rng.next_u64() % 4 == 0 {
+    let third = if rng.next_u64().is_multiple_of(4) {
         " JOIN jammi.public.models c ON c.model_id = b.model_id"
     } else {
         ""
