@@ -315,7 +315,7 @@ fn comparison(
 ) -> Option<()> {
     let translated = match (column(left, table), column(right, table)) {
         (Some(l), Some(r)) => {
-            if l.kind != r.kind && !(is_integer(l.kind) && is_integer(r.kind)) {
+            if l.kind != r.kind && !(l.kind.is_integer() && r.kind.is_integer()) {
                 return None;
             }
             if is_ordering(op) && l.kind == ColumnKind::Text {
@@ -377,17 +377,13 @@ fn is_ordering(op: Operator) -> bool {
     !matches!(op, Operator::Eq | Operator::NotEq)
 }
 
-fn is_integer(kind: ColumnKind) -> bool {
-    matches!(kind, ColumnKind::Int32 | ColumnKind::Int64)
-}
-
 /// A column of the table, possibly under a widening integer cast that changes no value.
 fn column(expr: &Expr, table: &TableDef) -> Option<&'static ColumnDef> {
     match expr {
         Expr::Column(c) => table.column(&c.name),
         Expr::Cast(cast) => {
             let inner = column(&cast.expr, table)?;
-            let widening = is_integer(inner.kind)
+            let widening = inner.kind.is_integer()
                 && matches!(cast.field.data_type(), DataType::Int64)
                 || inner.kind == ColumnKind::Int32
                     && matches!(cast.field.data_type(), DataType::Int32);

@@ -23,7 +23,13 @@ pub(crate) enum ColumnKind {
 }
 
 impl ColumnKind {
-    fn data_type(self) -> DataType {
+    /// Whether it is an integer (of either width).
+    pub fn is_integer(self) -> bool {
+        matches!(self, ColumnKind::Int32 | ColumnKind::Int64)
+    }
+
+    /// Its Arrow type.
+    pub fn data_type(self) -> DataType {
         match self {
             ColumnKind::Text => DataType::Utf8,
             ColumnKind::Int32 => DataType::Int32,
