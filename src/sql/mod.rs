@@ -17,6 +17,8 @@
 //! - `batch` — rows → Arrow; `columns` — Arrow → typed values for functions and DML.
 //! - [`functions`] — `register_model`, `delete_model`, `set_model_alias`, `set_model_tag`.
 //! - `as_of` — the time-travel table functions `models_as_of`, `model_aliases_as_of`.
+//! - `joined` — the optimizer rule that sends a join of catalog tables to the database as
+//!   one statement; `dynamic` — a join's keys pushed into a catalog scan while it runs.
 //! - `dml` — `INSERT INTO` and `DELETE FROM`; `guard` — the analyzer rule that refuses
 //!   the DELETE forms DataFusion 55 would get wrong, and, through `placement`, every
 //!   call of a catalog function that would not act on exactly the rows the statement
@@ -74,6 +76,7 @@ mod filter;
 pub mod foreign;
 pub mod functions;
 mod guard;
+mod joined;
 pub mod limits;
 mod placement;
 pub mod plans;
@@ -89,7 +92,7 @@ use std::sync::Arc;
 use datafusion::catalog::CatalogProvider;
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::session_state::SessionState;
-use datafusion::optimizer::AnalyzerRule;
+use datafusion::optimizer::{AnalyzerRule, OptimizerRule};
 use datafusion::prelude::SessionContext;
 
 use crate::catalog::Catalog;
@@ -120,6 +123,16 @@ pub fn register_catalog(
         let mut state = state.write();
         prepare_state(&mut state);
         bind_state(&mut state, catalog);
+    }
+    // DataFusion adds an optimizer rule only through the context (or a builder).
+    if !ctx
+        .state_ref()
+        .read()
+        .optimizers()
+        .iter()
+        .any(|r| r.name() == joined::JoinPushdown.name())
+    {
+        ctx.add_optimizer_rule(Arc::new(joined::JoinPushdown));
     }
     ctx.register_catalog(
         CATALOG_NAME,

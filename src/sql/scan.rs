@@ -32,6 +32,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::batch::BatchBuilder;
 use super::dynamic::implied_predicate;
 use super::filter::{SqlPredicate, render_conjunction};
+use super::joined::Relation;
 use super::tables::{ColumnDef, TableDef};
 use crate::store::{Backend, RowValues, Store, Value};
 use crate::tenant::{Scope, owner_of};
@@ -39,10 +40,28 @@ use crate::tenant::{Scope, owner_of};
 /// The SQL and parameters a scan's last run sent, once it has run.
 type SentStatement = Arc<Mutex<Option<(String, Vec<Value>)>>>;
 
-/// Reads the visible rows of one catalog table.
+/// What a scan reads: one catalog table, or a join of catalog tables sent to the database
+/// whole (`sql::joined`).
+#[derive(Clone, Debug)]
+pub(crate) enum ScanSource {
+    Table(&'static TableDef),
+    Join(Arc<Relation>),
+}
+
+impl ScanSource {
+    /// The catalog tables read, as EXPLAIN names them.
+    fn names(&self) -> String {
+        match self {
+            ScanSource::Table(table) => table.name.to_owned(),
+            ScanSource::Join(relation) => relation.table_names().join("+"),
+        }
+    }
+}
+
+/// Reads the visible rows of one catalog table, or of a join of catalog tables.
 #[derive(Debug)]
 pub(crate) struct CatalogScanExec {
-    table: &'static TableDef,
+    source: ScanSource,
     store: Store,
     scope: Scope,
     columns: Vec<&'static ColumnDef>,
@@ -63,10 +82,10 @@ pub(crate) struct CatalogScanExec {
 }
 
 impl CatalogScanExec {
-    /// A scan of `columns` (the projection, in order) under `scope`, with the translated
-    /// `predicates` and an optional row limit pushed into the SQL.
+    /// A scan of `columns` of `source` (the projection, in order) under `scope`, with the
+    /// translated `predicates` and an optional row limit pushed into the SQL.
     pub fn new(
-        table: &'static TableDef,
+        source: ScanSource,
         store: Store,
         scope: Scope,
         columns: Vec<&'static ColumnDef>,
@@ -84,7 +103,7 @@ impl CatalogScanExec {
         // cooperative budget, so DataFusion need not wrap the scan to make it yield.
         .with_scheduling_type(SchedulingType::Cooperative);
         CatalogScanExec {
-            table,
+            source,
             store,
             scope,
             columns,
@@ -108,7 +127,7 @@ impl CatalogScanExec {
     /// The same scan holding `dynamic` filters, with fresh metrics and no run yet.
     fn with_dynamic(&self, dynamic: Vec<Arc<dyn PhysicalExpr>>) -> CatalogScanExec {
         CatalogScanExec {
-            table: self.table,
+            source: self.source.clone(),
             store: self.store.clone(),
             scope: self.scope,
             columns: self.columns.clone(),
@@ -126,7 +145,7 @@ impl CatalogScanExec {
     /// The statement with the planned filters only, as EXPLAIN shows it before a run.
     fn planned_statement(&self) -> (String, Vec<Value>) {
         select_statement(
-            self.table,
+            &self.source,
             self.scope,
             &self.columns,
             &self.predicates,
@@ -136,12 +155,14 @@ impl CatalogScanExec {
     }
 }
 
-/// `SELECT <projection> FROM <table> WHERE owner IN ($1, '') [AND (<pushed>)…] [LIMIT $n]`.
+/// `SELECT <projection> FROM <table> WHERE owner IN ($1, '') [AND (<pushed>)…] [LIMIT $n]`,
+/// or, for a join, `SELECT <projection> FROM (<the join>) AS joined [WHERE (<pushed>) AND …]`.
 ///
-/// The tenant predicate comes from the scope, never from the query, and is always first.
+/// The tenant predicate comes from the scope, never from the query, and is always first
+/// in each table's own SELECT (in a join, each table's derived table has its own).
 /// Global rows have `owner = ''`, so an unscoped session (`$1 = ''`) sees only those.
 fn select_statement(
-    table: &TableDef,
+    source: &ScanSource,
     scope: Scope,
     columns: &[&ColumnDef],
     predicates: &[SqlPredicate],
@@ -158,11 +179,27 @@ fn select_statement(
         }
         sql.push_str(c.storage);
     }
-    sql.push_str(" FROM ");
-    sql.push_str(table.storage);
-    sql.push_str(" WHERE owner IN ($1, '')");
-    let mut args = vec![Value::from(owner_of(scope))];
-    render_conjunction(predicates, backend, &mut sql, &mut args);
+    let owner = owner_of(scope);
+    let mut args = Vec::new();
+    match source {
+        ScanSource::Table(table) => {
+            sql.push_str(" FROM ");
+            sql.push_str(table.storage);
+            sql.push_str(" WHERE owner IN ($1, '')");
+            args.push(Value::from(owner));
+            render_conjunction(predicates, backend, &mut sql, &mut args);
+        }
+        ScanSource::Join(relation) => {
+            sql.push_str(" FROM (");
+            relation.render(&owner, backend, &mut sql, &mut args);
+            sql.push_str(") AS joined");
+            for (i, p) in predicates.iter().enumerate() {
+                sql.push_str(if i == 0 { " WHERE (" } else { " AND (" });
+                p.render(backend, &mut sql, &mut args);
+                sql.push(')');
+            }
+        }
+    }
     if let Some(limit) = limit {
         args.push(Value::Int(Some(i64::try_from(limit).unwrap_or(i64::MAX))));
         sql.push_str(&format!(" LIMIT ${}", args.len()));
@@ -203,7 +240,7 @@ impl DisplayAs for CatalogScanExec {
                 write!(
                     f,
                     "JammiScanExec: table={}, sql={}, params=[{}]",
-                    self.table.name,
+                    self.source.names(),
                     sql,
                     params.join(", ")
                 )?;
@@ -213,7 +250,7 @@ impl DisplayAs for CatalogScanExec {
                 Ok(())
             }
             DisplayFormatType::TreeRender => {
-                writeln!(f, "table={}", self.table.name)?;
+                writeln!(f, "table={}", self.source.names())?;
                 write!(f, "sql={sql}")
             }
         }
@@ -314,7 +351,7 @@ impl ExecutionPlan for CatalogScanExec {
             store: self.store.clone(),
             schema: Arc::clone(&self.schema),
             statement: Statement {
-                table: self.table,
+                source: self.source.clone(),
                 scope: self.scope,
                 columns: self.columns.clone(),
                 predicates: self.predicates.clone(),
@@ -368,7 +405,7 @@ struct ScanRead {
 
 /// What the scan's statement is made of, put together when the scan starts.
 struct Statement {
-    table: &'static TableDef,
+    source: ScanSource,
     scope: Scope,
     columns: Vec<&'static ColumnDef>,
     predicates: Vec<SqlPredicate>,
@@ -390,7 +427,7 @@ impl Statement {
             }
         }
         let statement = select_statement(
-            self.table,
+            &self.source,
             self.scope,
             &self.columns,
             &predicates,

@@ -29,6 +29,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use super::joined::JoinPushdown;
 use super::provider::JammiCatalogProvider;
 use super::{CATALOG_NAME, bind_state, prepare_state};
 use crate::catalog::Catalog;
@@ -76,6 +77,7 @@ impl SessionTemplate {
         let mut state = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
+            .with_optimizer_rule(Arc::new(JoinPushdown))
             .build();
         prepare_state(&mut state);
         customize(&mut state);

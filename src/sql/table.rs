@@ -15,7 +15,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use super::binding::bound_catalog;
 use super::dml::{CatalogDeleteExec, CatalogSink, delete_predicates};
 use super::filter::translate;
-use super::scan::CatalogScanExec;
+use super::scan::{CatalogScanExec, ScanSource};
 use super::tables::{TableDef, TableKind};
 use crate::catalog::Catalog;
 use crate::error::CatalogError;
@@ -119,7 +119,7 @@ impl TableProvider for CatalogTable {
             .await;
         Ok(Arc::new(
             CatalogScanExec::new(
-                self.def,
+                ScanSource::Table(self.def),
                 store.clone(),
                 catalog.scope(),
                 columns,

@@ -1,6 +1,8 @@
-//! Joins of catalog tables at the database's pace (SPEC §15): a hash join's build keys are
-//! pushed into the probe side's catalog scan when it starts. The answers must be those of
-//! the same join with dynamic filters off; the rows fetched, those the join needs.
+//! Joins of catalog tables at the database's pace (SPEC §15): a join of catalog tables is
+//! sent to the database as one statement (`jammi.join_pushdown`), and otherwise a hash
+//! join's build keys are pushed into the probe side's catalog scan when it starts. The
+//! answers must be those of the same join in DataFusion alone (both off); the rows fetched,
+//! those the join needs.
 
 use std::sync::Arc;
 
@@ -104,6 +106,22 @@ fn catalog_session(catalog: &Catalog, partitions: usize) -> SessionContext {
     ctx
 }
 
+/// As [`catalog_session`], with joins of catalog tables left to DataFusion (so that they
+/// take the dynamic filters).
+async fn joining_in_datafusion(catalog: &Catalog, partitions: usize) -> SessionContext {
+    let ctx = catalog_session(catalog, partitions);
+    rows(&ctx, "SET jammi.join_pushdown = false").await;
+    ctx
+}
+
+/// Whether `sql`'s plan reads a join of catalog tables as one statement.
+async fn sends_a_join(ctx: &SessionContext, sql: &str) -> bool {
+    explain(ctx, sql)
+        .await
+        .lines()
+        .any(|l| l.contains("JammiScanExec: table=") && l.contains('+'))
+}
+
 /// The user's own table `picks(model_id, version)`: names of both tenants, a global one, a
 /// NULL key and a name nobody has.
 fn register_picks(ctx: &SessionContext) {
@@ -180,7 +198,7 @@ fn random_join(rng: &mut Rng) -> String {
     } else {
         ""
     };
-    match rng.next_u64() % 4 {
+    match rng.next_u64() % 6 {
         0 => format!(
             "SELECT a.*, b.*{c} FROM {left} a JOIN {right} b ON {on}{third} \
              WHERE {left_where} AND {right_where}",
@@ -198,10 +216,15 @@ fn random_join(rng: &mut Rng) -> String {
             "SELECT b.* FROM {right} b WHERE {right_where} AND EXISTS \
              (SELECT 1 FROM {left} a WHERE {on} AND {left_where})"
         ),
-        _ => format!(
+        3 => format!(
             "SELECT b.* FROM {right} b WHERE {right_where} AND NOT EXISTS \
              (SELECT 1 FROM {left} a WHERE {on} AND {left_where})"
         ),
+        4 => format!(
+            "SELECT a.*, b.* FROM {left} a RIGHT JOIN {right} b ON {on} AND {left_where} \
+             WHERE {right_where}"
+        ),
+        _ => format!("SELECT a.*, b.* FROM {left} a FULL JOIN {right} b ON {on}"),
     }
 }
 
@@ -212,14 +235,16 @@ async fn sorted_rows(ctx: &SessionContext, sql: &str) -> Vec<Vec<String>> {
     got
 }
 
-async fn random_joins_answer_as_with_dynamic_filters_off(db: &TestDb) {
+async fn random_joins_answer_as_in_datafusion_alone(db: &TestDb) {
     fill(db).await;
     let catalog = db.scoped(tenant_a());
-    // Dynamic filters on (with one partition and with a hash-partitioned join), on with a
-    // key list limit of 3 (larger build sides are offered as a hash-table lookup, which
-    // no database can read), and off: the reference.
-    let on = catalog_session(&catalog, 1);
-    let partitioned = catalog_session(&catalog, 4);
+    // Joins sent to the database whole; left to DataFusion with dynamic filters (with one
+    // partition, with a hash-partitioned join, and with a key list limit of 3, beyond which
+    // larger build sides are offered as a hash-table lookup, which no database can read);
+    // and with both off: the reference.
+    let sent = catalog_session(&catalog, 2);
+    let on = joining_in_datafusion(&catalog, 1).await;
+    let partitioned = joining_in_datafusion(&catalog, 4).await;
     rows(
         &partitioned,
         "SET datafusion.optimizer.hash_join_single_partition_threshold = 0",
@@ -230,28 +255,31 @@ async fn random_joins_answer_as_with_dynamic_filters_off(db: &TestDb) {
         "SET datafusion.optimizer.hash_join_single_partition_threshold_rows = 0",
     )
     .await;
-    let short_lists = catalog_session(&catalog, 2);
+    let short_lists = joining_in_datafusion(&catalog, 2).await;
     rows(
         &short_lists,
         "SET datafusion.optimizer.hash_join_inlist_pushdown_max_distinct_values = 3",
     )
     .await;
-    let off = catalog_session(&catalog, 2);
+    let off = joining_in_datafusion(&catalog, 2).await;
     rows(
         &off,
         "SET datafusion.optimizer.enable_dynamic_filter_pushdown = false",
     )
     .await;
-    for ctx in [&on, &partitioned, &short_lists, &off] {
+    for ctx in [&sent, &on, &partitioned, &short_lists, &off] {
         register_picks(ctx);
     }
     let mut rng = Rng(25);
     let mut nonempty = 0;
-    for _ in 0..48 {
+    let mut joins_sent = 0;
+    for _ in 0..72 {
         let sql = random_join(&mut rng);
         let expected = sorted_rows(&off, &sql).await;
         nonempty += usize::from(!expected.is_empty());
+        joins_sent += usize::from(sends_a_join(&sent, &sql).await);
         for (name, ctx) in [
+            ("sent whole", &sent),
             ("on", &on),
             ("partitioned", &partitioned),
             ("short lists", &short_lists),
@@ -264,16 +292,20 @@ async fn random_joins_answer_as_with_dynamic_filters_off(db: &TestDb) {
             );
         }
     }
-    // The statements must test something.
-    assert!(nonempty >= 30, "only {nonempty} of 48 joins had rows");
+    // The statements must test something: rows, and joins of catalog tables sent whole.
+    assert!(nonempty >= 45, "only {nonempty} of 72 joins had rows");
+    assert!(
+        joins_sent >= 30,
+        "only {joins_sent} of 72 joins were sent whole"
+    );
 }
 
 /// The champions' eval runs: the join fetches the champions' runs, not every run.
 async fn a_selective_join_fetches_the_rows_it_needs(db: &TestDb) {
     fill(db).await;
     let catalog = db.scoped(tenant_a());
-    let on = catalog_session(&catalog, 2);
-    let off = catalog_session(&catalog, 2);
+    let on = joining_in_datafusion(&catalog, 2).await;
+    let off = joining_in_datafusion(&catalog, 2).await;
     rows(
         &off,
         "SET datafusion.optimizer.enable_dynamic_filter_pushdown = false",
@@ -315,6 +347,70 @@ async fn a_selective_join_fetches_the_rows_it_needs(db: &TestDb) {
     assert!(analyzed.contains("<8 texts>"), "{analyzed}");
 }
 
+/// A join of catalog tables is one statement: it fetches the answer's rows only, each table
+/// with its own tenant predicate, and gives the rows of the same join in DataFusion.
+async fn a_join_of_catalog_tables_is_sent_whole(db: &TestDb) {
+    fill(db).await;
+    let catalog = db.scoped(tenant_a());
+    let sent = catalog_session(&catalog, 2);
+    let kept = joining_in_datafusion(&catalog, 2).await;
+    let champions = "SELECT a.model_id, e.run_id, e.created_at, e.tenant_id \
+         FROM jammi.public.model_aliases a JOIN jammi.public.eval_runs e \
+         ON e.model_id = a.model_id AND e.model_version = a.version WHERE a.alias = 'champion'";
+    let answer = sorted_rows(&sent, champions).await;
+    assert_eq!(answer.len(), 16, "{answer:?}");
+    assert_eq!(answer, sorted_rows(&kept, champions).await);
+    assert_eq!(rows_fetched(&sent, champions).await, 16);
+    let plan = explain(&sent, champions).await;
+    let scans: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.contains("JammiScanExec"))
+        .collect();
+    assert_eq!(scans.len(), 1, "{plan}");
+    assert!(scans[0].contains("table=model_aliases+eval_runs"), "{plan}");
+    assert_eq!(scans[0].matches("WHERE owner IN ($").count(), 2, "{plan}");
+    // Three tables, and a semi join under them.
+    let three = "SELECT m.model_id, m.version, t.value, e.run_id \
+         FROM jammi.public.models m \
+         JOIN jammi.public.model_tags t ON t.model_id = m.model_id AND t.version = m.version \
+         LEFT JOIN jammi.public.eval_runs e ON e.model_id = m.model_id \
+         WHERE EXISTS (SELECT 1 FROM jammi.public.model_aliases a WHERE a.model_id = m.model_id)";
+    assert!(sends_a_join(&sent, three).await);
+    let answer = sorted_rows(&sent, three).await;
+    assert!(!answer.is_empty());
+    assert_eq!(answer, sorted_rows(&kept, three).await);
+    // What is not the same in the database stays in DataFusion: text ordering, a condition
+    // other than equal keys, a null-aware NOT IN.
+    for sql in [
+        "SELECT a.model_id FROM jammi.public.model_aliases a JOIN jammi.public.eval_runs e \
+         ON e.model_id = a.model_id WHERE e.run_id > 'r10'",
+        "SELECT a.model_id FROM jammi.public.model_aliases a JOIN jammi.public.eval_runs e \
+         ON e.model_id = a.model_id AND e.model_version < a.version",
+        "SELECT e.run_id FROM jammi.public.eval_runs e WHERE e.model_id NOT IN \
+         (SELECT a.model_id FROM jammi.public.model_aliases a)",
+    ] {
+        assert!(!sends_a_join(&sent, sql).await, "{sql}");
+        assert_eq!(sorted_rows(&sent, sql).await, sorted_rows(&kept, sql).await);
+    }
+    // The session's switch, and what it accepts.
+    assert!(!sends_a_join(&kept, champions).await);
+    let err = sent
+        .sql("SET jammi.join_pushdown = maybe")
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("true or false"), "{err}");
+    // Tenant B's session, over the same statement, sees B's rows only.
+    let b = catalog_session(&db.scoped(tenant_b()), 2);
+    let answer_b = sorted_rows(&b, champions).await;
+    assert_eq!(answer_b.len(), 16);
+    assert!(
+        answer_b.iter().all(|r| r[3] != answer[0][3]),
+        "{answer_b:?}"
+    );
+}
+
 /// A join whose build side is the user's own table pushes its keys into the catalog scan,
 /// with NULL keys and names of no one's models left out of the answer as the join says.
 async fn a_users_table_pushes_its_keys_into_the_scan(db: &TestDb) {
@@ -347,7 +443,7 @@ async fn a_users_table_pushes_its_keys_into_the_scan(db: &TestDb) {
 /// A plan reset to run again (`reset_plan_states`) must not send the keys of its last run.
 async fn a_plan_run_again_after_a_reset_reads_todays_keys(db: &TestDb) {
     fill(db).await;
-    let ctx = catalog_session(&db.scoped(tenant_a()), 1);
+    let ctx = joining_in_datafusion(&db.scoped(tenant_a()), 1).await;
     let sql = "SELECT e.run_id FROM jammi.public.model_aliases a JOIN jammi.public.eval_runs e \
                ON e.model_id = a.model_id WHERE a.alias = 'champion'";
     let plan = ctx
@@ -371,8 +467,9 @@ async fn a_plan_run_again_after_a_reset_reads_todays_keys(db: &TestDb) {
 }
 
 backend_tests!(
+    a_join_of_catalog_tables_is_sent_whole,
     a_plan_run_again_after_a_reset_reads_todays_keys,
-    random_joins_answer_as_with_dynamic_filters_off,
+    random_joins_answer_as_in_datafusion_alone,
     a_selective_join_fetches_the_rows_it_needs,
     a_users_table_pushes_its_keys_into_the_scan,
 );

@@ -1,0 +1,298 @@
+//! A join of catalog tables as one SELECT: the tree the rule builds from a logical plan
+//! (`super`), and its SQL.
+//!
+//! Every relation is a whole SELECT whose columns are named `c0`, `c1`, …; a join reads its
+//! inputs as derived tables (`(SELECT …) AS j1`). So each catalog table keeps its own
+//! tenant predicate inside its own derived table, where no join can move it: an outer
+//! join's `ON` never carries it, and the rows a `LEFT JOIN` keeps are the scope's only.
+
+use std::fmt::Write;
+use std::sync::LazyLock;
+
+use datafusion::logical_expr::JoinType;
+
+use crate::sql::filter::{SqlPredicate, render_conjunction};
+use crate::sql::tables::{ColumnDef, ColumnKind, TableDef};
+use crate::store::{Backend, Value};
+
+/// Which input of a join a column comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    Left,
+    Right,
+}
+
+/// Rows with numbered columns: the i-th is `c{i}` in the relation's SELECT.
+#[derive(Debug)]
+pub(crate) enum Relation {
+    /// The scope's rows of a catalog table: its `columns`, kept by `predicates` (the
+    /// filters pushed into its scan, translated as for a scan).
+    Table {
+        table: &'static TableDef,
+        columns: Vec<&'static ColumnDef>,
+        predicates: Vec<SqlPredicate>,
+    },
+    /// `left <kind> JOIN right ON left.c{l} = right.c{r} AND …` for each `(l, r)` of `on`
+    /// (SQL equality: a NULL key matches nothing), with the columns `select` names. A semi
+    /// or anti join is `[NOT] EXISTS` over the other side.
+    Join {
+        left: Box<Relation>,
+        right: Box<Relation>,
+        kind: JoinType,
+        on: Vec<(usize, usize)>,
+        select: Vec<(Side, usize)>,
+    },
+}
+
+impl Relation {
+    /// The type of column `c{i}`.
+    pub fn kind(&self, i: usize) -> ColumnKind {
+        match self {
+            Relation::Table { columns, .. } => columns[i].kind,
+            Relation::Join {
+                left,
+                right,
+                select,
+                ..
+            } => match select[i] {
+                (Side::Left, j) => left.kind(j),
+                (Side::Right, j) => right.kind(j),
+            },
+        }
+    }
+
+    /// The catalog tables it reads, left to right.
+    pub fn table_names(&self) -> Vec<&'static str> {
+        match self {
+            Relation::Table { table, .. } => vec![table.name],
+            Relation::Join { left, right, .. } => {
+                let mut names = left.table_names();
+                names.extend(right.table_names());
+                names
+            }
+        }
+    }
+
+    /// Appends the SELECT to `sql`, each table's tenant predicate binding `owner`,
+    /// numbering the parameters after `args`.
+    pub fn render(&self, owner: &str, backend: Backend, sql: &mut String, args: &mut Vec<Value>) {
+        let mut aliases = 0;
+        self.render_with(owner, backend, sql, args, &mut aliases);
+    }
+
+    fn render_with(
+        &self,
+        owner: &str,
+        backend: Backend,
+        sql: &mut String,
+        args: &mut Vec<Value>,
+        aliases: &mut usize,
+    ) {
+        match self {
+            Relation::Table {
+                table,
+                columns,
+                predicates,
+            } => {
+                select_list(sql, columns.iter().map(|c| c.storage.to_owned()));
+                args.push(Value::from(owner));
+                let _ = write!(
+                    sql,
+                    " FROM {} WHERE owner IN (${}, '')",
+                    table.storage,
+                    args.len()
+                );
+                render_conjunction(predicates, backend, sql, args);
+            }
+            Relation::Join {
+                left,
+                right,
+                kind,
+                on,
+                select,
+            } => {
+                *aliases += 2;
+                let (l, r) = (format!("j{}", *aliases - 1), format!("j{}", *aliases));
+                let alias = |side: Side| if side == Side::Left { &l } else { &r };
+                select_list(
+                    sql,
+                    select
+                        .iter()
+                        .map(|&(side, i)| format!("{}.c{i}", alias(side))),
+                );
+                let keys: Vec<String> = on
+                    .iter()
+                    .map(|(a, b)| format!("{l}.c{a} = {r}.c{b}"))
+                    .collect();
+                let joined = match kind {
+                    JoinType::Inner => Some("JOIN"),
+                    JoinType::Left => Some("LEFT JOIN"),
+                    JoinType::Right => Some("RIGHT JOIN"),
+                    JoinType::Full => Some("FULL JOIN"),
+                    _ => None,
+                };
+                if let Some(joined) = joined {
+                    sql.push_str(" FROM (");
+                    left.render_with(owner, backend, sql, args, aliases);
+                    let _ = write!(sql, ") AS {l} {joined} (");
+                    right.render_with(owner, backend, sql, args, aliases);
+                    let _ = write!(sql, ") AS {r} ON ");
+                    sql.push_str(&if keys.is_empty() {
+                        "1 = 1".to_owned()
+                    } else {
+                        keys.join(" AND ")
+                    });
+                    return;
+                }
+                // Semi and anti joins keep the rows of one side (each once) that have, or
+                // have not, a match on the other: the rule builds no other kind.
+                let (kept, kept_alias, other, other_alias) = match kind {
+                    JoinType::LeftSemi | JoinType::LeftAnti => (left, &l, right, &r),
+                    _ => (right, &r, left, &l),
+                };
+                sql.push_str(" FROM (");
+                kept.render_with(owner, backend, sql, args, aliases);
+                let exists = if matches!(kind, JoinType::LeftAnti | JoinType::RightAnti) {
+                    "NOT EXISTS"
+                } else {
+                    "EXISTS"
+                };
+                let _ = write!(sql, ") AS {kept_alias} WHERE {exists} (SELECT 1 FROM (");
+                other.render_with(owner, backend, sql, args, aliases);
+                let _ = write!(sql, ") AS {other_alias}");
+                if !keys.is_empty() {
+                    sql.push_str(" WHERE ");
+                    sql.push_str(&keys.join(" AND "));
+                }
+                sql.push(')');
+            }
+        }
+    }
+}
+
+/// `SELECT e0 AS c0, e1 AS c1, …` (`SELECT 1` for no column: only the rows count).
+fn select_list(sql: &mut String, items: impl Iterator<Item = String>) {
+    sql.push_str("SELECT ");
+    let mut any = false;
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let _ = write!(sql, "{item} AS c{i}");
+        any = true;
+    }
+    if !any {
+        sql.push('1');
+    }
+}
+
+/// The most columns a relation may have.
+pub(crate) const MAX_COLUMNS: usize = 256;
+
+/// `c0` … `c255`.
+static NAMES: LazyLock<Vec<String>> =
+    LazyLock::new(|| (0..MAX_COLUMNS).map(|i| format!("c{i}")).collect());
+
+const KINDS: [ColumnKind; 4] = [
+    ColumnKind::Text,
+    ColumnKind::Int32,
+    ColumnKind::Int64,
+    ColumnKind::Timestamp,
+];
+
+/// Column `c{i}` of each type, defined once: the scan of a join reads its columns through
+/// the same `&'static ColumnDef`s as a table's (for the Arrow conversion and the dynamic
+/// filters).
+static COLUMNS: LazyLock<Vec<[ColumnDef; 4]>> = LazyLock::new(|| {
+    let names: &'static [String] = &NAMES;
+    names
+        .iter()
+        .map(|name| {
+            KINDS.map(|kind| ColumnDef {
+                name,
+                kind,
+                storage: name,
+            })
+        })
+        .collect()
+});
+
+/// Column `c{i}` of a relation's SELECT, of type `kind` (`i < MAX_COLUMNS`).
+pub(crate) fn column(i: usize, kind: ColumnKind) -> &'static ColumnDef {
+    let columns: &'static [[ColumnDef; 4]] = &COLUMNS;
+    let k = KINDS.iter().position(|&k| k == kind).unwrap_or(0);
+    &columns[i][k]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::tables::{EVAL_RUNS, MODEL_ALIASES};
+
+    fn aliases() -> Relation {
+        Relation::Table {
+            table: &MODEL_ALIASES,
+            columns: vec![&MODEL_ALIASES.columns[0], &MODEL_ALIASES.columns[2]],
+            predicates: vec![],
+        }
+    }
+
+    fn runs() -> Relation {
+        Relation::Table {
+            table: &EVAL_RUNS,
+            columns: vec![&EVAL_RUNS.columns[0], &EVAL_RUNS.columns[1]],
+            predicates: vec![],
+        }
+    }
+
+    #[test]
+    fn each_table_has_its_own_tenant_predicate_inside_its_derived_table() {
+        let join = Relation::Join {
+            left: Box::new(aliases()),
+            right: Box::new(runs()),
+            kind: JoinType::Left,
+            on: vec![(0, 1)],
+            select: vec![(Side::Left, 1), (Side::Right, 0)],
+        };
+        let (mut sql, mut args) = (String::new(), Vec::new());
+        join.render("t", Backend::Sqlite, &mut sql, &mut args);
+        assert_eq!(
+            sql,
+            "SELECT j1.c1 AS c0, j2.c0 AS c1 FROM (SELECT model_id AS c0, version AS c1 FROM \
+             model_aliases WHERE owner IN ($1, '')) AS j1 LEFT JOIN (SELECT run_id AS c0, \
+             model_id AS c1 FROM eval_runs WHERE owner IN ($2, '')) AS j2 ON j1.c0 = j2.c1"
+        );
+        assert_eq!(args, [Value::from("t"), Value::from("t")]);
+        assert_eq!(join.kind(0), ColumnKind::Int32);
+        assert_eq!(join.table_names(), ["model_aliases", "eval_runs"]);
+    }
+
+    #[test]
+    fn an_anti_join_is_not_exists_over_the_other_side() {
+        let join = Relation::Join {
+            left: Box::new(aliases()),
+            right: Box::new(runs()),
+            kind: JoinType::RightAnti,
+            on: vec![(0, 1)],
+            select: vec![(Side::Right, 0)],
+        };
+        let (mut sql, mut args) = (String::new(), Vec::new());
+        join.render("", Backend::Postgres, &mut sql, &mut args);
+        assert_eq!(
+            sql,
+            "SELECT j2.c0 AS c0 FROM (SELECT run_id AS c0, model_id AS c1 FROM eval_runs WHERE \
+             owner IN ($1, '')) AS j2 WHERE NOT EXISTS (SELECT 1 FROM (SELECT model_id AS c0, \
+             version AS c1 FROM model_aliases WHERE owner IN ($2, '')) AS j1 WHERE j1.c0 = j2.c1)"
+        );
+    }
+
+    #[test]
+    fn numbered_columns_are_static_per_type() {
+        let c = column(7, ColumnKind::Timestamp);
+        assert_eq!(
+            (c.name, c.storage, c.kind),
+            ("c7", "c7", ColumnKind::Timestamp)
+        );
+        assert_eq!(column(255, ColumnKind::Text).name, "c255");
+    }
+}
