@@ -904,16 +904,25 @@ fn join_questions(c: &mut Criterion) {
             let owner = t.to_string();
             let ctx = SessionContext::new();
             register_catalog(&ctx, &catalog.with_scope(Some(t)));
+            // The baseline: the same session with joins left to DataFusion (dynamic filters).
+            let in_datafusion = SessionContext::new();
+            register_catalog(&in_datafusion, &catalog.with_scope(Some(t)));
+            rt.block_on(in_datafusion.sql("SET jammi.join_pushdown = false"))
+                .unwrap();
             let raw = RawPool::open(&rt, &db.url);
             let mut c_api = (backend == "sqlite").then(|| c_api::CApi::open(&db.url));
             for q in &joins::QUESTIONS {
                 let id = |label: &str| format!("{backend}/{scale}/{}/{label}", q.name);
-                group.bench_function(id("catalog"), |b| {
-                    b.to_async(&rt).iter(|| async {
-                        let batches = ctx.sql(q.catalog).await.unwrap().collect().await.unwrap();
-                        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), q.rows);
-                    })
-                });
+                for (label, ctx) in [("catalog", &ctx), ("in_datafusion", &in_datafusion)] {
+                    group.bench_function(id(label), |b| {
+                        b.to_async(&rt).iter(|| async {
+                            let batches =
+                                ctx.sql(q.catalog).await.unwrap().collect().await.unwrap();
+                            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                            assert_eq!(rows, q.rows);
+                        })
+                    });
+                }
                 match (&raw, c_api.as_mut()) {
                     (_, Some(c_api)) => group.bench_function(id("by_hand"), |b| {
                         b.iter(|| {
