@@ -17,7 +17,8 @@
 //!
 //! One option beside it is the session's to set: `SET jammi.join_pushdown = false` keeps
 //! joins of catalog tables in DataFusion instead of sending them to the database whole
-//! (`sql::joined`). It changes how rows are read, never which.
+//! (`sql::joined`). It changes how rows are read, never which. (`RESET` does not know it
+//! either: `SET jammi.join_pushdown = true` turns it back on.)
 
 use std::any::Any;
 

@@ -40,7 +40,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 pub(crate) use relation::Relation;
-use relation::{MAX_COLUMNS, Side};
+use relation::{JoinKind, MAX_COLUMNS, Side};
 pub(crate) use table::JoinedTable;
 
 use super::binding::join_pushdown;
@@ -153,11 +153,22 @@ impl Fragment {
         {
             return None;
         }
-        let (keeps_left, keeps_right) = match join.join_type {
-            JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full => (true, true),
-            JoinType::LeftSemi | JoinType::LeftAnti => (true, false),
-            JoinType::RightSemi | JoinType::RightAnti => (false, true),
+        let kind = match join.join_type {
+            JoinType::Inner => JoinKind::Inner,
+            JoinType::Left => JoinKind::Left,
+            JoinType::Right => JoinKind::Right,
+            JoinType::Full => JoinKind::Full,
+            JoinType::LeftSemi => JoinKind::Semi(Side::Left),
+            JoinType::RightSemi => JoinKind::Semi(Side::Right),
+            JoinType::LeftAnti => JoinKind::Anti(Side::Left),
+            JoinType::RightAnti => JoinKind::Anti(Side::Right),
             JoinType::LeftMark | JoinType::RightMark => return None,
+        };
+        let (keeps_left, keeps_right) = match kind {
+            JoinKind::Semi(side) | JoinKind::Anti(side) => {
+                (side == Side::Left, side == Side::Right)
+            }
+            _ => (true, true),
         };
         let left = Fragment::of(&join.left)?;
         let right = Fragment::of(&join.right)?;
@@ -172,7 +183,7 @@ impl Fragment {
             })
             .collect::<Option<Vec<_>>>()?;
         // Postgres runs a full join only on keys it can merge or hash.
-        if join.join_type == JoinType::Full && on.is_empty() {
+        if kind == JoinKind::Full && on.is_empty() {
             return None;
         }
         let mut select = Vec::new();
@@ -190,7 +201,7 @@ impl Fragment {
             relation: Relation::Join {
                 left: Box::new(left.relation),
                 right: Box::new(right.relation),
-                kind: join.join_type,
+                kind,
                 on,
                 select,
             },
@@ -213,20 +224,26 @@ impl Fragment {
     }
 
     /// The plan that reads the fragment as one scan, with the columns of `schema` (the
-    /// subtree's), or `None` if a column's type is not the one the database gives.
+    /// subtree's), or `None` if the fragment does not show its relation's columns in order
+    /// (a join's does) or a column's type is not the one the database gives.
     fn into_plan(self, schema: &DFSchemaRef) -> Result<Option<LogicalPlan>> {
-        let same_types = schema
-            .fields()
-            .iter()
-            .zip(&self.columns)
-            .all(|(field, &i)| field.data_type() == &self.relation.kind(i).data_type());
-        if !same_types || schema.fields().len() != self.columns.len() {
+        let in_order = self.columns.iter().copied().eq(0..self.relation.width());
+        let same_types = schema.fields().len() == self.columns.len()
+            && schema
+                .fields()
+                .iter()
+                .enumerate()
+                .all(|(i, field)| field.data_type() == &self.relation.kind(i).data_type());
+        if !in_order || !same_types {
             return Ok(None);
         }
-        let table = JoinedTable::new(self.relation, self.columns);
+        // The same nullability as the subtree's, so that the nodes above it, which keep
+        // the schemas they computed, still match their input.
+        let nullable = schema.fields().iter().map(|f| f.is_nullable()).collect();
+        let table = JoinedTable::new(self.relation, nullable);
         let scan = LogicalPlanBuilder::scan(JOINED, provider_as_source(Arc::new(table)), None)?;
-        let names = schema.iter().enumerate().map(|(p, (qualifier, field))| {
-            Expr::Column(Column::new(Some(JOINED), format!("c{p}")))
+        let names = schema.iter().enumerate().map(|(i, (qualifier, field))| {
+            Expr::Column(Column::new(Some(JOINED), format!("c{i}")))
                 .alias_qualified(qualifier.cloned(), field.name())
         });
         Ok(Some(scan.project(names)?.build()?))

@@ -9,8 +9,6 @@
 use std::fmt::Write;
 use std::sync::LazyLock;
 
-use datafusion::logical_expr::JoinType;
-
 use crate::sql::filter::{SqlPredicate, render_conjunction};
 use crate::sql::tables::{ColumnDef, ColumnKind, TableDef};
 use crate::store::{Backend, Value};
@@ -20,6 +18,19 @@ use crate::store::{Backend, Value};
 pub(crate) enum Side {
     Left,
     Right,
+}
+
+/// The joins a relation can be: the kinds the rule sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JoinKind {
+    Inner,
+    Left,
+    Right,
+    Full,
+    /// The rows of one side (each once) that have a match on the other: `EXISTS`.
+    Semi(Side),
+    /// The rows of one side that have no match on the other: `NOT EXISTS`.
+    Anti(Side),
 }
 
 /// Rows with numbered columns: the i-th is `c{i}` in the relation's SELECT.
@@ -38,7 +49,7 @@ pub(crate) enum Relation {
     Join {
         left: Box<Relation>,
         right: Box<Relation>,
-        kind: JoinType,
+        kind: JoinKind,
         on: Vec<(usize, usize)>,
         select: Vec<(Side, usize)>,
     },
@@ -58,6 +69,14 @@ impl Relation {
                 (Side::Left, j) => left.kind(j),
                 (Side::Right, j) => right.kind(j),
             },
+        }
+    }
+
+    /// How many columns it has.
+    pub fn width(&self) -> usize {
+        match self {
+            Relation::Table { columns, .. } => columns.len(),
+            Relation::Join { select, .. } => select.len(),
         }
     }
 
@@ -124,14 +143,15 @@ impl Relation {
                     .iter()
                     .map(|(a, b)| format!("{l}.c{a} = {r}.c{b}"))
                     .collect();
-                let joined = match kind {
-                    JoinType::Inner => Some("JOIN"),
-                    JoinType::Left => Some("LEFT JOIN"),
-                    JoinType::Right => Some("RIGHT JOIN"),
-                    JoinType::Full => Some("FULL JOIN"),
-                    _ => None,
+                let (joined, kept, exists) = match kind {
+                    JoinKind::Inner => ("JOIN", Side::Left, ""),
+                    JoinKind::Left => ("LEFT JOIN", Side::Left, ""),
+                    JoinKind::Right => ("RIGHT JOIN", Side::Left, ""),
+                    JoinKind::Full => ("FULL JOIN", Side::Left, ""),
+                    JoinKind::Semi(kept) => ("", *kept, "EXISTS"),
+                    JoinKind::Anti(kept) => ("", *kept, "NOT EXISTS"),
                 };
-                if let Some(joined) = joined {
+                if exists.is_empty() {
                     sql.push_str(" FROM (");
                     left.render_with(owner, backend, sql, args, aliases);
                     let _ = write!(sql, ") AS {l} {joined} (");
@@ -144,22 +164,16 @@ impl Relation {
                     });
                     return;
                 }
-                // Semi and anti joins keep the rows of one side (each once) that have, or
-                // have not, a match on the other: the rule builds no other kind.
-                let (kept, kept_alias, other, other_alias) = match kind {
-                    JoinType::LeftSemi | JoinType::LeftAnti => (left, &l, right, &r),
-                    _ => (right, &r, left, &l),
+                // A semi or anti join reads the kept side, and the other in `[NOT] EXISTS`.
+                let (kept, other) = match kept {
+                    Side::Left => ((left, &l), (right, &r)),
+                    Side::Right => ((right, &r), (left, &l)),
                 };
                 sql.push_str(" FROM (");
-                kept.render_with(owner, backend, sql, args, aliases);
-                let exists = if matches!(kind, JoinType::LeftAnti | JoinType::RightAnti) {
-                    "NOT EXISTS"
-                } else {
-                    "EXISTS"
-                };
-                let _ = write!(sql, ") AS {kept_alias} WHERE {exists} (SELECT 1 FROM (");
-                other.render_with(owner, backend, sql, args, aliases);
-                let _ = write!(sql, ") AS {other_alias}");
+                kept.0.render_with(owner, backend, sql, args, aliases);
+                let _ = write!(sql, ") AS {} WHERE {exists} (SELECT 1 FROM (", kept.1);
+                other.0.render_with(owner, backend, sql, args, aliases);
+                let _ = write!(sql, ") AS {}", other.1);
                 if !keys.is_empty() {
                     sql.push_str(" WHERE ");
                     sql.push_str(&keys.join(" AND "));
@@ -193,6 +207,7 @@ pub(crate) const MAX_COLUMNS: usize = 256;
 static NAMES: LazyLock<Vec<String>> =
     LazyLock::new(|| (0..MAX_COLUMNS).map(|i| format!("c{i}")).collect());
 
+/// In the order `column` indexes them.
 const KINDS: [ColumnKind; 4] = [
     ColumnKind::Text,
     ColumnKind::Int32,
@@ -220,7 +235,12 @@ static COLUMNS: LazyLock<Vec<[ColumnDef; 4]>> = LazyLock::new(|| {
 /// Column `c{i}` of a relation's SELECT, of type `kind` (`i < MAX_COLUMNS`).
 pub(crate) fn column(i: usize, kind: ColumnKind) -> &'static ColumnDef {
     let columns: &'static [[ColumnDef; 4]] = &COLUMNS;
-    let k = KINDS.iter().position(|&k| k == kind).unwrap_or(0);
+    let k = match kind {
+        ColumnKind::Text => 0,
+        ColumnKind::Int32 => 1,
+        ColumnKind::Int64 => 2,
+        ColumnKind::Timestamp => 3,
+    };
     &columns[i][k]
 }
 
@@ -250,7 +270,7 @@ mod tests {
         let join = Relation::Join {
             left: Box::new(aliases()),
             right: Box::new(runs()),
-            kind: JoinType::Left,
+            kind: JoinKind::Left,
             on: vec![(0, 1)],
             select: vec![(Side::Left, 1), (Side::Right, 0)],
         };
@@ -272,7 +292,7 @@ mod tests {
         let join = Relation::Join {
             left: Box::new(aliases()),
             right: Box::new(runs()),
-            kind: JoinType::RightAnti,
+            kind: JoinKind::Anti(Side::Right),
             on: vec![(0, 1)],
             select: vec![(Side::Right, 0)],
         };

@@ -14,28 +14,28 @@ use super::relation::{self, Relation};
 use crate::sql::binding::bound_catalog;
 use crate::sql::scan::{CatalogScanExec, ScanSource};
 
-/// The rows of a join of catalog tables, read by one statement. Like the catalog's tables
-/// it holds no scope: its scan acts for the session that runs it (`sql::binding`). No
-/// filter is pushed into it (DataFusion applies those above), and it is never written.
+/// The rows of a join of catalog tables, read by one statement: field `c{i}` is the
+/// relation's column `c{i}`. Like the catalog's tables it holds no scope: its scan acts for
+/// the session that runs it (`sql::binding`). No filter is pushed into it (DataFusion
+/// applies those above), and it is never written.
 #[derive(Debug)]
 pub(crate) struct JoinedTable {
     relation: Arc<Relation>,
-    /// The relation's columns the table shows, in order: field `c{p}` of the table is
-    /// column `c{columns[p]}` of the relation.
-    columns: Vec<usize>,
     schema: SchemaRef,
 }
 
 impl JoinedTable {
-    pub fn new(relation: Relation, columns: Vec<usize>) -> Self {
-        let fields: Vec<Field> = columns
-            .iter()
+    /// The table of `relation`, whose i-th column is nullable if `nullable[i]`.
+    pub fn new(relation: Relation, nullable: Vec<bool>) -> Self {
+        let fields: Vec<Field> = nullable
+            .into_iter()
             .enumerate()
-            .map(|(p, &i)| Field::new(format!("c{p}"), relation.kind(i).data_type(), true))
+            .map(|(i, nullable)| {
+                Field::new(format!("c{i}"), relation.kind(i).data_type(), nullable)
+            })
             .collect();
         JoinedTable {
             relation: Arc::new(relation),
-            columns,
             schema: Arc::new(Schema::new(fields)),
         }
     }
@@ -63,14 +63,11 @@ impl TableProvider for JoinedTable {
         }
         let indices: Vec<usize> = match projection {
             Some(p) => p.clone(),
-            None => (0..self.columns.len()).collect(),
+            None => (0..self.schema.fields().len()).collect(),
         };
         let columns = indices
             .iter()
-            .map(|&p| {
-                let i = self.columns[p];
-                relation::column(i, self.relation.kind(i))
-            })
+            .map(|&i| relation::column(i, self.relation.kind(i)))
             .collect();
         let schema = Arc::new(self.schema.project(&indices)?);
         let catalog = bound_catalog(state.config_options())?;
