@@ -32,7 +32,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::batch::BatchBuilder;
 use super::dynamic::implied_predicate;
 use super::filter::{SqlPredicate, render_conjunction};
-use super::joined::Relation;
+use super::joined::{Relation, SortKey};
 use super::tables::{ColumnDef, TableDef};
 use crate::store::{Backend, RowValues, Store, Value};
 use crate::tenant::{Scope, owner_of};
@@ -45,7 +45,11 @@ type SentStatement = Arc<Mutex<Option<(String, Vec<Value>)>>>;
 #[derive(Clone, Debug)]
 pub(crate) enum ScanSource {
     Table(&'static TableDef),
-    Join(Arc<Relation>),
+    /// The join's rows, in `order` (when a sort with a limit above it was sent too).
+    Join {
+        relation: Arc<Relation>,
+        order: Arc<[SortKey]>,
+    },
 }
 
 impl ScanSource {
@@ -53,7 +57,7 @@ impl ScanSource {
     fn names(&self) -> String {
         match self {
             ScanSource::Table(table) => table.name.to_owned(),
-            ScanSource::Join(relation) => relation.table_names().join("+"),
+            ScanSource::Join { relation, .. } => relation.table_names().join("+"),
         }
     }
 }
@@ -156,7 +160,8 @@ impl CatalogScanExec {
 }
 
 /// `SELECT <projection> FROM <table> WHERE owner IN ($1, '') [AND (<pushed>)…] [LIMIT $n]`,
-/// or, for a join, `SELECT <projection> FROM (<the join>) AS joined [WHERE (<pushed>) AND …]`.
+/// or, for a join, `SELECT <projection> FROM (<the join>) AS joined [WHERE (<pushed>) AND …]
+/// [ORDER BY …] [LIMIT $n]`.
 ///
 /// The tenant predicate comes from the scope, never from the query, and is always first
 /// in each table's own SELECT (in a join, each table's derived table has its own).
@@ -189,7 +194,7 @@ fn select_statement(
             args.push(Value::from(owner));
             render_conjunction(predicates, backend, &mut sql, &mut args);
         }
-        ScanSource::Join(relation) => {
+        ScanSource::Join { relation, order } => {
             sql.push_str(" FROM (");
             relation.render(&owner, backend, &mut sql, &mut args);
             sql.push_str(") AS joined");
@@ -198,6 +203,7 @@ fn select_statement(
                 p.render(backend, &mut sql, &mut args);
                 sql.push(')');
             }
+            relation.render_order(order, backend, &mut sql);
         }
     }
     if let Some(limit) = limit {

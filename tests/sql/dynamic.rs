@@ -379,6 +379,36 @@ async fn a_join_of_catalog_tables_is_sent_whole(db: &TestDb) {
     let answer = sorted_rows(&sent, three).await;
     assert!(!answer.is_empty());
     assert_eq!(answer, sorted_rows(&kept, three).await);
+    // A top N goes with the join: integer, timestamp and text keys, descending, NULLs first
+    // (runs without a model), each order total so that the answers compare row by row.
+    for (sql, limit) in [
+        (
+            format!("{champions} ORDER BY e.created_at DESC, e.run_id LIMIT 5"),
+            5,
+        ),
+        (
+            "SELECT e.run_id, m.task, m.version FROM jammi.public.eval_runs e \
+             LEFT JOIN jammi.public.models m \
+             ON m.model_id = e.model_id AND m.version = e.model_version \
+             ORDER BY m.task NULLS FIRST, m.version DESC, e.run_id DESC LIMIT 20"
+                .to_owned(),
+            20,
+        ),
+    ] {
+        let plan = explain(&sent, &sql).await;
+        assert!(plan.contains(" ORDER BY c"), "{plan}");
+        let answer = rows(&sent, &sql).await;
+        assert_eq!(answer.len(), limit);
+        assert_eq!(answer, rows(&kept, &sql).await, "{sql}");
+        assert_eq!(rows_fetched(&sent, &sql).await, limit as u64, "{sql}");
+    }
+    let nulls_first = rows(
+        &sent,
+        "SELECT m.task FROM jammi.public.eval_runs e LEFT JOIN jammi.public.models m \
+         ON m.model_id = e.model_id ORDER BY m.task NULLS FIRST, e.run_id LIMIT 1",
+    )
+    .await;
+    assert_eq!(nulls_first, [["NULL"]]);
     // What is not the same in the database stays in DataFusion: text ordering, a condition
     // other than equal keys, a null-aware NOT IN.
     for sql in [

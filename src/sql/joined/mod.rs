@@ -20,6 +20,9 @@
 //!   SQL's rule that a NULL key matches nothing. A join with any other condition, with
 //!   `NULL = NULL` matching, or a null-aware anti join (`NOT IN`) stays in DataFusion.
 //!
+//! A top N over such a join (a sort with a limit, on columns the join reads) is sent with
+//! it as `ORDER BY … LIMIT n`; DataFusion's sort stays above and picks from those n rows.
+//!
 //! Anything else in the subtree (a filter DataFusion keeps, a computed column, a user's
 //! table) leaves that join to DataFusion, whose scans then take the dynamic filters; a
 //! smaller join below it may still be sent. `SET jammi.join_pushdown = false` turns the
@@ -30,17 +33,17 @@ mod table;
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchemaRef, NullEquality};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
-    Expr, Join, JoinType, LogicalPlan, LogicalPlanBuilder, TableScan, expr::Cast,
+    Expr, Join, JoinType, LogicalPlan, LogicalPlanBuilder, Sort, TableScan, expr::Cast,
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
-pub(crate) use relation::Relation;
 use relation::{JoinKind, MAX_COLUMNS, Side};
+pub(crate) use relation::{Relation, SortKey};
 pub(crate) use table::JoinedTable;
 
 use super::binding::join_pushdown;
@@ -71,18 +74,85 @@ impl OptimizerRule for JoinPushdown {
         }
         // From the top, so that the largest subtree is sent; its children are not visited.
         plan.transform_down_with_subqueries(|node| {
-            let LogicalPlan::Join(_) = &node else {
-                return Ok(Transformed::no(node));
+            let sent = match &node {
+                LogicalPlan::Sort(sort) => sorted_join(sort)?,
+                LogicalPlan::Join(_) => send_join(&node, Vec::new(), None)?,
+                _ => None,
             };
-            match Fragment::of(&node) {
-                Some(fragment) => match fragment.into_plan(node.schema())? {
-                    Some(plan) => Ok(Transformed::new(plan, true, TreeNodeRecursion::Jump)),
-                    None => Ok(Transformed::no(node)),
-                },
-                None => Ok(Transformed::no(node)),
-            }
+            Ok(match sent {
+                Some(plan) => Transformed::new(plan, true, TreeNodeRecursion::Jump),
+                None => Transformed::no(node),
+            })
         })
     }
+}
+
+/// The plan reading `join` as one statement, its first `fetch` rows in `order`, if it can
+/// be sent.
+fn send_join(
+    join: &LogicalPlan,
+    order: Vec<SortKey>,
+    fetch: Option<usize>,
+) -> Result<Option<LogicalPlan>> {
+    match Fragment::of(join) {
+        Some(fragment) => fragment.into_plan(join.schema(), order, fetch),
+        None => Ok(None),
+    }
+}
+
+/// A sort with a limit (a top N) over a join that can be sent, with the join sent together
+/// with its `ORDER BY … LIMIT n`: the sort stays, and picks from the n rows.
+///
+/// Sent only when every key is a column the join reads (see `Relation::render_order` for
+/// why the database then orders as DataFusion does). Rows equal on every key may come out
+/// as different ones of them, as in DataFusion itself.
+fn sorted_join(sort: &Sort) -> Result<Option<LogicalPlan>> {
+    let Some(fetch) = sort.fetch else {
+        return Ok(None);
+    };
+    let Some(fragment) = Fragment::of(&sort.input) else {
+        return Ok(None);
+    };
+    if !matches!(fragment.relation, Relation::Join { .. }) {
+        return Ok(None);
+    }
+    let schema = sort.input.schema();
+    let order: Option<Vec<SortKey>> = sort
+        .expr
+        .iter()
+        .map(|key| {
+            let i = schema.index_of_column(picked_column(&key.expr)?).ok()?;
+            Some(SortKey {
+                column: fragment.columns[i],
+                descending: !key.asc,
+                nulls_first: key.nulls_first,
+            })
+        })
+        .collect();
+    let Some(order) = order else {
+        return Ok(None);
+    };
+    // Between the sort and its join there are only aliases and projections (the fragment
+    // says so): the first join from the top is the one whose columns the keys name.
+    let mut order = Some(order);
+    let input = Arc::unwrap_or_clone(Arc::clone(&sort.input)).transform_down(|node| {
+        let LogicalPlan::Join(_) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        let sent = send_join(&node, order.take().unwrap_or_default(), Some(fetch))?;
+        Ok(match sent {
+            Some(plan) => Transformed::new(plan, true, TreeNodeRecursion::Jump),
+            None => Transformed::new(node, false, TreeNodeRecursion::Jump),
+        })
+    })?;
+    if !input.transformed {
+        return Ok(None);
+    }
+    Ok(Some(LogicalPlan::Sort(Sort {
+        expr: sort.expr.clone(),
+        input: Arc::new(input.data),
+        fetch: sort.fetch,
+    })))
 }
 
 /// A subtree of a plan as a relation: the plan's i-th column is column `c{columns[i]}` of
@@ -226,7 +296,12 @@ impl Fragment {
     /// The plan that reads the fragment as one scan, with the columns of `schema` (the
     /// subtree's), or `None` if the fragment does not show its relation's columns in order
     /// (a join's does) or a column's type is not the one the database gives.
-    fn into_plan(self, schema: &DFSchemaRef) -> Result<Option<LogicalPlan>> {
+    fn into_plan(
+        self,
+        schema: &DFSchemaRef,
+        order: Vec<SortKey>,
+        fetch: Option<usize>,
+    ) -> Result<Option<LogicalPlan>> {
         let in_order = self.columns.iter().copied().eq(0..self.relation.width());
         let same_types = schema.fields().len() == self.columns.len()
             && schema
@@ -240,7 +315,7 @@ impl Fragment {
         // The same nullability as the subtree's, so that the nodes above it, which keep
         // the schemas they computed, still match their input.
         let nullable = schema.fields().iter().map(|f| f.is_nullable()).collect();
-        let table = JoinedTable::new(self.relation, nullable);
+        let table = JoinedTable::new(self.relation, nullable, order, fetch);
         let scan = LogicalPlanBuilder::scan(JOINED, provider_as_source(Arc::new(table)), None)?;
         let names = schema.iter().enumerate().map(|(i, (qualifier, field))| {
             Expr::Column(Column::new(Some(JOINED), format!("c{i}")))

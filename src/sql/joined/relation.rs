@@ -184,6 +184,39 @@ impl Relation {
     }
 }
 
+/// One key of an `ORDER BY` over a relation's columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SortKey {
+    /// The relation's column `c{column}`.
+    pub column: usize,
+    pub descending: bool,
+    pub nulls_first: bool,
+}
+
+impl Relation {
+    /// Appends ` ORDER BY c3 DESC NULLS FIRST, c0 COLLATE … ASC NULLS LAST, …` for `keys`
+    /// (nothing for none), ordering as Arrow does: integers and timestamps by value, text
+    /// by its bytes (`BINARY` on SQLite, `"C"` on Postgres), NULLs where the key says.
+    pub fn render_order(&self, keys: &[SortKey], backend: Backend, sql: &mut String) {
+        for (n, key) in keys.iter().enumerate() {
+            sql.push_str(if n == 0 { " ORDER BY " } else { ", " });
+            let _ = write!(sql, "c{}", key.column);
+            if self.kind(key.column) == ColumnKind::Text {
+                sql.push_str(match backend {
+                    Backend::Sqlite => " COLLATE BINARY",
+                    Backend::Postgres => " COLLATE \"C\"",
+                });
+            }
+            sql.push_str(if key.descending { " DESC" } else { " ASC" });
+            sql.push_str(if key.nulls_first {
+                " NULLS FIRST"
+            } else {
+                " NULLS LAST"
+            });
+        }
+    }
+}
+
 /// `SELECT e0 AS c0, e1 AS c1, …` (`SELECT 1` for no column: only the rows count).
 fn select_list(sql: &mut String, items: impl Iterator<Item = String>) {
     sql.push_str("SELECT ");
@@ -304,6 +337,39 @@ mod tests {
              owner IN ($1, '')) AS j2 WHERE NOT EXISTS (SELECT 1 FROM (SELECT model_id AS c0, \
              version AS c1 FROM model_aliases WHERE owner IN ($2, '')) AS j1 WHERE j1.c0 = j2.c1)"
         );
+    }
+
+    #[test]
+    fn an_order_sorts_text_by_its_bytes_and_places_nulls_as_asked() {
+        let (mut sql, mut order) = (String::new(), String::new());
+        let table = runs();
+        let keys = [
+            SortKey {
+                column: 1,
+                descending: true,
+                nulls_first: true,
+            },
+            SortKey {
+                column: 0,
+                descending: false,
+                nulls_first: false,
+            },
+        ];
+        table.render_order(&keys, Backend::Postgres, &mut sql);
+        table.render_order(&keys, Backend::Sqlite, &mut order);
+        assert_eq!(
+            sql,
+            " ORDER BY c1 COLLATE \"C\" DESC NULLS FIRST, c0 COLLATE \"C\" ASC NULLS LAST"
+        );
+        assert_eq!(
+            order,
+            " ORDER BY c1 COLLATE BINARY DESC NULLS FIRST, c0 COLLATE BINARY ASC NULLS LAST"
+        );
+        let versions = aliases();
+        let mut sql = String::new();
+        versions.render_order(&keys[1..], Backend::Postgres, &mut sql);
+        versions.render_order(&[], Backend::Postgres, &mut sql);
+        assert_eq!(sql, " ORDER BY c0 COLLATE \"C\" ASC NULLS LAST");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::relation::{self, Relation};
+use super::relation::{self, Relation, SortKey};
 use crate::sql::binding::bound_catalog;
 use crate::sql::scan::{CatalogScanExec, ScanSource};
 
@@ -18,15 +18,26 @@ use crate::sql::scan::{CatalogScanExec, ScanSource};
 /// relation's column `c{i}`. Like the catalog's tables it holds no scope: its scan acts for
 /// the session that runs it (`sql::binding`). No filter is pushed into it (DataFusion
 /// applies those above), and it is never written.
+///
+/// A sort with a limit above the join may be sent with it (`order`, `fetch`): the table's
+/// rows are then the first `fetch` in that order, and the sort above picks them again.
 #[derive(Debug)]
 pub(crate) struct JoinedTable {
     relation: Arc<Relation>,
+    order: Arc<[SortKey]>,
+    fetch: Option<usize>,
     schema: SchemaRef,
 }
 
 impl JoinedTable {
-    /// The table of `relation`, whose i-th column is nullable if `nullable[i]`.
-    pub fn new(relation: Relation, nullable: Vec<bool>) -> Self {
+    /// The table of `relation`, whose i-th column is nullable if `nullable[i]`: its first
+    /// `fetch` rows in `order` (all rows, unordered, for no key and no fetch).
+    pub fn new(
+        relation: Relation,
+        nullable: Vec<bool>,
+        order: Vec<SortKey>,
+        fetch: Option<usize>,
+    ) -> Self {
         let fields: Vec<Field> = nullable
             .into_iter()
             .enumerate()
@@ -36,6 +47,8 @@ impl JoinedTable {
             .collect();
         JoinedTable {
             relation: Arc::new(relation),
+            order: order.into(),
+            fetch,
             schema: Arc::new(Schema::new(fields)),
         }
     }
@@ -72,13 +85,20 @@ impl TableProvider for JoinedTable {
         let schema = Arc::new(self.schema.project(&indices)?);
         let catalog = bound_catalog(state.config_options())?;
         Ok(Arc::new(CatalogScanExec::new(
-            ScanSource::Join(Arc::clone(&self.relation)),
+            ScanSource::Join {
+                relation: Arc::clone(&self.relation),
+                order: Arc::clone(&self.order),
+            },
             catalog.store().clone(),
             catalog.scope(),
             columns,
             schema,
             Vec::new(),
-            limit,
+            // A limit DataFusion pushes here is one more bound on the same rows.
+            match (limit, self.fetch) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
         )))
     }
 }
