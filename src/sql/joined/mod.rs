@@ -139,7 +139,11 @@ fn sorted_join(sort: &Sort) -> Result<Option<LogicalPlan>> {
         let LogicalPlan::Join(_) = &node else {
             return Ok(Transformed::no(node));
         };
-        let sent = send_join(&node, order.take().unwrap_or_default(), Some(fetch))?;
+        // The limit goes only with the order: a limit alone would keep any n rows.
+        let Some(order) = order.take() else {
+            return Ok(Transformed::new(node, false, TreeNodeRecursion::Jump));
+        };
+        let sent = send_join(&node, order, Some(fetch))?;
         Ok(match sent {
             Some(plan) => Transformed::new(plan, true, TreeNodeRecursion::Jump),
             None => Transformed::new(node, false, TreeNodeRecursion::Jump),
@@ -316,7 +320,14 @@ impl Fragment {
         // the schemas they computed, still match their input.
         let nullable = schema.fields().iter().map(|f| f.is_nullable()).collect();
         let table = JoinedTable::new(self.relation, nullable, order, fetch);
-        let scan = LogicalPlanBuilder::scan(JOINED, provider_as_source(Arc::new(table)), None)?;
+        // The scan's `fetch` shows the limit in the logical plan (the order is the table's).
+        let scan = LogicalPlanBuilder::scan_with_filters_fetch(
+            JOINED,
+            provider_as_source(Arc::new(table)),
+            None,
+            Vec::new(),
+            fetch,
+        )?;
         let names = schema.iter().enumerate().map(|(i, (qualifier, field))| {
             Expr::Column(Column::new(Some(JOINED), format!("c{i}")))
                 .alias_qualified(qualifier.cloned(), field.name())
