@@ -28,7 +28,7 @@ use serde_json::Value as Json;
 
 use super::batch::BatchBuilder;
 use super::binding::bound_catalog;
-use super::tables::{ColumnDef, MODEL_ALIASES, MODELS, TableDef, TableKind};
+use super::tables::{ColumnDef, MODEL_ALIASES, MODELS, TableDef, TableKind, projected};
 use crate::catalog::Catalog;
 use crate::error::{CatalogError, Result as CatalogResult};
 use crate::store::RowValues;
@@ -119,10 +119,7 @@ impl TableProvider for AsOfTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let indices: Vec<usize> = match projection {
-            Some(p) => p.clone(),
-            None => (0..self.table.columns.len()).collect(),
-        };
+        let indices = projected(projection, self.table.columns.len());
         let schema = Arc::new(self.schema.project(&indices)?);
         let properties = PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),

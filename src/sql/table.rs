@@ -16,7 +16,7 @@ use super::binding::bound_catalog;
 use super::dml::{CatalogDeleteExec, CatalogSink, delete_predicates};
 use super::filter::translate;
 use super::scan::{CatalogScanExec, ScanSource};
-use super::tables::{TableDef, TableKind};
+use super::tables::{TableDef, TableKind, projected};
 use crate::catalog::Catalog;
 use crate::error::CatalogError;
 use crate::tenant::owner_of;
@@ -92,10 +92,7 @@ impl TableProvider for CatalogTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let indices: Vec<usize> = match projection {
-            Some(p) => p.clone(),
-            None => (0..self.def.columns.len()).collect(),
-        };
+        let indices = projected(projection, self.def.columns.len());
         let columns = indices.iter().map(|&i| &self.def.columns[i]).collect();
         let schema = Arc::new(self.schema.project(&indices)?);
         let mut predicates = Vec::with_capacity(filters.len());

@@ -119,6 +119,11 @@ impl TableDef {
     }
 }
 
+/// The columns a scan reads: its projection, or all `width` of them.
+pub(crate) fn projected(projection: Option<&Vec<usize>>, width: usize) -> Vec<usize> {
+    projection.cloned().unwrap_or_else(|| (0..width).collect())
+}
+
 const fn col(name: &'static str, kind: ColumnKind) -> ColumnDef {
     ColumnDef {
         name,

@@ -49,7 +49,7 @@ pub(crate) use table::JoinedTable;
 use super::binding::join_pushdown;
 use super::filter::translate;
 use super::table::CatalogTable;
-use super::tables::ColumnKind;
+use super::tables::{ColumnKind, projected};
 
 /// The name of the rewritten plan's scan (its columns are `jammi_join.c0`, …; the
 /// projection above names them as the join did).
@@ -200,10 +200,7 @@ impl Fragment {
             return None;
         }
         let def = table.def();
-        let indices: Vec<usize> = match &scan.projection {
-            Some(p) => p.clone(),
-            None => (0..def.columns.len()).collect(),
-        };
+        let indices = projected(scan.projection.as_ref(), def.columns.len());
         // Filters in a scan were answered `Exact`, so each translates.
         let predicates = scan
             .filters

@@ -13,6 +13,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use super::relation::{self, Relation, SortKey};
 use crate::sql::binding::bound_catalog;
 use crate::sql::scan::{CatalogScanExec, ScanSource};
+use crate::sql::tables::projected;
 
 /// The rows of a join of catalog tables, read by one statement: field `c{i}` is the
 /// relation's column `c{i}`. Like the catalog's tables it holds no scope: its scan acts for
@@ -74,10 +75,7 @@ impl TableProvider for JoinedTable {
         if !filters.is_empty() {
             return internal_err!("no filter is pushed into a join of catalog tables");
         }
-        let indices: Vec<usize> = match projection {
-            Some(p) => p.clone(),
-            None => (0..self.schema.fields().len()).collect(),
-        };
+        let indices = projected(projection, self.schema.fields().len());
         let columns = indices
             .iter()
             .map(|&i| relation::column(i, self.relation.kind(i)))
