@@ -14,9 +14,14 @@ use super::row::{SqliteRow, SqliteRowRef};
 use crate::error::{CatalogError, Result};
 use crate::store::value::Value;
 
-/// Statements longer than this are prepared for one run and finalized: the multi-row
-/// upserts of a bulk `INSERT` (tens of kB, compiled to large programs) would fill the cache.
+/// Statements longer than this are kept apart, only the last few: the multi-row writes of
+/// a bulk `INSERT` (tens of kB, compiled to large programs) would fill the cache.
 const CACHED_SQL_MAX_LEN: usize = 4_096;
+
+/// Long statements kept per connection, the most recently used last. A bulk `INSERT`
+/// repeats two texts (its models' full-chunk upsert and its events' append), which would
+/// otherwise be compiled again for every chunk: a tenth of the statement's time.
+const LONG_CACHE_CAPACITY: usize = 4;
 
 /// Statements kept per connection; the catalog's own statements are far fewer, the rest
 /// are generated scans. When full, the cache is emptied and refills.
@@ -35,6 +40,8 @@ const PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
 pub(crate) struct Connection {
     db: NonNull<ffi::sqlite3>,
     statements: HashMap<Box<str>, Prepared>,
+    /// Statements longer than [`CACHED_SQL_MAX_LEN`], at most [`LONG_CACHE_CAPACITY`].
+    long_statements: Vec<(Box<str>, Prepared)>,
 }
 
 // SAFETY: SQLite in multi-thread mode allows a connection to move between threads as
@@ -68,6 +75,7 @@ impl Connection {
         let conn = Connection {
             db,
             statements: HashMap::new(),
+            long_statements: Vec::new(),
         };
         if rc != ffi::SQLITE_OK {
             return Err(SqliteError::of(db).into_catalog());
@@ -113,17 +121,22 @@ impl Connection {
     /// `$n` to `params[n - 1]`, `?` in order. `sql` holds one statement. Give it back
     /// with [`Connection::give_back`] once its rows are read.
     pub(crate) fn prepare(&mut self, sql: &str, params: &[&Value]) -> Result<Statement> {
-        let (key, prepared) = match self.statements.remove_entry(sql) {
-            Some((key, prepared)) => (Some(key), prepared),
-            None if sql.len() <= CACHED_SQL_MAX_LEN => {
-                (Some(sql.into()), Prepared::new(self.db, sql, true)?)
-            }
-            None => (None, Prepared::new(self.db, sql, false)?),
+        let cached = if sql.len() <= CACHED_SQL_MAX_LEN {
+            self.statements.remove_entry(sql)
+        } else {
+            self.long_statements
+                .iter()
+                .position(|(text, _)| **text == *sql)
+                .map(|i| self.long_statements.remove(i))
+        };
+        let (key, prepared) = match cached {
+            Some((key, prepared)) => (key, prepared),
+            None => (sql.into(), Prepared::new(self.db, sql)?),
         };
         let statement = Statement {
             db: self.db,
             prepared: Some(prepared),
-            key,
+            key: Some(key),
         };
         if let Err(e) = statement.bind(params) {
             self.give_back(statement);
@@ -132,13 +145,10 @@ impl Connection {
         Ok(statement)
     }
 
-    /// Ends a statement's run and keeps it compiled for the next (a long one is finalized).
+    /// Ends a statement's run and keeps it compiled for the next.
     pub(crate) fn give_back(&mut self, mut statement: Statement) {
-        let Some(prepared) = statement.prepared.take() else {
-            return;
-        };
-        let Some(key) = statement.key.take() else {
-            prepared.finalize();
+        let (Some(prepared), Some(key)) = (statement.prepared.take(), statement.key.take())
+        else {
             return;
         };
         // SAFETY: the statement is live; reset ends its run (releasing its read of the
@@ -147,8 +157,15 @@ impl Connection {
             ffi::sqlite3_reset(prepared.raw.as_ptr());
             ffi::sqlite3_clear_bindings(prepared.raw.as_ptr());
         }
+        if key.len() > CACHED_SQL_MAX_LEN {
+            if self.long_statements.len() >= LONG_CACHE_CAPACITY {
+                self.long_statements.remove(0).1.finalize();
+            }
+            self.long_statements.push((key, prepared));
+            return;
+        }
         if self.statements.len() >= CACHE_CAPACITY {
-            self.clear_cache();
+            self.statements.drain().for_each(|(_, p)| p.finalize());
         }
         if let Some(replaced) = self.statements.insert(key, prepared) {
             replaced.finalize();
@@ -188,32 +205,23 @@ impl Connection {
     pub(crate) fn execute(&mut self, sql: &str, params: &[&Value]) -> Result<u64> {
         self.run(sql, params, |_| Ok(true))
     }
-
-    fn clear_cache(&mut self) {
-        for (_, prepared) in self.statements.drain() {
-            prepared.finalize();
-        }
-    }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        self.clear_cache();
-        // SAFETY: every statement of the connection is finalized above (statements of a
-        // single run are finalized when the run ends), so the close succeeds.
+        for (_, prepared) in self.statements.drain().chain(self.long_statements.drain(..)) {
+            prepared.finalize();
+        }
+        // SAFETY: every statement of the connection is finalized above (one taken out of
+        // the cache is given back or dropped, which finalizes it), so the close succeeds.
         unsafe { ffi::sqlite3_close(self.db.as_ptr()) };
     }
 }
 
 impl Prepared {
-    fn new(db: NonNull<ffi::sqlite3>, sql: &str, persistent: bool) -> Result<Prepared> {
+    fn new(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<Prepared> {
         let len = c_int::try_from(sql.len())
             .map_err(|_| CatalogError::Unsupported("statement text is too long".into()))?;
-        let flags = if persistent {
-            ffi::SQLITE_PREPARE_PERSISTENT
-        } else {
-            0
-        };
         let mut raw = ptr::null_mut();
         let mut tail = ptr::null();
         // SAFETY: `db` is open and used by this thread alone; `sql` is valid for `len`
@@ -223,7 +231,7 @@ impl Prepared {
                 db.as_ptr(),
                 sql.as_ptr().cast(),
                 len,
-                flags,
+                ffi::SQLITE_PREPARE_PERSISTENT,
                 &mut raw,
                 &mut tail,
             )
@@ -281,7 +289,7 @@ fn column_names(raw: NonNull<ffi::sqlite3_stmt>) -> Arc<[Box<str>]> {
 pub(crate) struct Statement {
     db: NonNull<ffi::sqlite3>,
     prepared: Option<Prepared>,
-    /// The cache key, for a statement short enough to keep.
+    /// Its text, the cache key; taken when it is given back.
     key: Option<Box<str>>,
 }
 
