@@ -10,7 +10,7 @@
 //! show it as a NULL `tenant_id`); timestamps are `BIGINT` microseconds since the Unix
 //! epoch, UTC.
 
-use super::{Backend, Store, TxOptions, args};
+use super::{Backend, Store, Tx, TxOptions, args};
 use crate::access::Grant;
 use crate::error::{CatalogError, Result};
 
@@ -18,12 +18,17 @@ struct Migration {
     version: i64,
     name: &'static str,
     statements: &'static [Ddl],
+    /// Rebuilds a table other tables refer to: runs without foreign-key enforcement on
+    /// SQLite and checks every reference before it commits (`Store::rebuild_transaction`).
+    rebuilds_tables: bool,
 }
 
 /// One DDL statement: the same text on both backends, or one text for each where the
 /// dialects differ (an auto-incrementing key).
 enum Ddl {
     Both(&'static str),
+    /// A step only SQLite needs.
+    Sqlite(&'static str),
     Dialect {
         sqlite: &'static str,
         postgres: &'static str,
@@ -31,6 +36,14 @@ enum Ddl {
 }
 
 use Ddl::Both;
+
+/// The columns of the models table, in its order.
+macro_rules! model_table_columns {
+    () => {
+        "model_key, owner, model_id, version, model_type, task, backend, status, \
+         base_model_id, artifact_path, config_json, created_at, updated_at"
+    };
+}
 
 /// The event log's table; only its id column differs between the dialects.
 macro_rules! events_table {
@@ -217,6 +230,7 @@ const MIGRATIONS: &[Migration] = &[
             Both("CREATE INDEX result_tables_by_owner ON result_tables (owner, created_at)"),
             Both("CREATE INDEX result_tables_by_model ON result_tables (model_id, owner)"),
         ],
+        rebuilds_tables: false,
     },
     Migration {
         version: 2,
@@ -235,6 +249,7 @@ const MIGRATIONS: &[Migration] = &[
         )",
             ),
         ],
+        rebuilds_tables: false,
     },
     Migration {
         version: 3,
@@ -301,6 +316,7 @@ const MIGRATIONS: &[Migration] = &[
                 postgres: backfill!(json_build_object, result_tables),
             },
         ],
+        rebuilds_tables: false,
     },
     Migration {
         version: 4,
@@ -314,6 +330,7 @@ const MIGRATIONS: &[Migration] = &[
             Both("ALTER TABLE api_tokens ADD COLUMN expires_at BIGINT"),
             Both("ALTER TABLE api_tokens ADD COLUMN last_used_at BIGINT"),
         ],
+        rebuilds_tables: false,
     },
     Migration {
         version: 5,
@@ -332,8 +349,69 @@ const MIGRATIONS: &[Migration] = &[
             // Jobs by output model and models by name have theirs since migration 1
             // (`training_jobs_by_output_model`, the models' unique key).
         ],
+        rebuilds_tables: false,
+    },
+    Migration {
+        version: 6,
+        name: "events by model, owner first",
+        statements: &[
+            // Every read of the log names its owners, so the owner can lead. Led by the
+            // model name, a bulk register's events landed beside every other tenant's of the
+            // same names: each one dirtied another page, and a bulk INSERT slowed as the
+            // catalog grew (docs/performance.md). Owner first, a tenant's events are appended
+            // where its own are.
+            Both("DROP INDEX events_by_model"),
+            Both("CREATE INDEX events_by_model_name ON events (owner, model_id, event_id)"),
+        ],
+        rebuilds_tables: false,
+    },
+    Migration {
+        version: 7,
+        name: "models unique by owner first",
+        statements: &[
+            // The same constraint, its index led by the owner, for the reason of migration
+            // 6: led by the model name, a tenant's bulk register dirtied a page of the index
+            // per row among every other tenant's models of the same names. Every lookup
+            // names its owners, so none loses its index. SQLite changes a table's
+            // constraints by rebuilding it (create, copy, drop, rename).
+            Ddl::Dialect {
+                sqlite: "CREATE TABLE models_rebuilt (
+            model_key     TEXT PRIMARY KEY,
+            owner         TEXT NOT NULL,
+            model_id      TEXT NOT NULL,
+            version       BIGINT NOT NULL CHECK (version >= 1),
+            model_type    TEXT NOT NULL,
+            task          TEXT NOT NULL,
+            backend       TEXT NOT NULL,
+            status        TEXT NOT NULL,
+            base_model_id TEXT,
+            artifact_path TEXT,
+            config_json   TEXT,
+            created_at    BIGINT NOT NULL,
+            updated_at    BIGINT NOT NULL,
+            UNIQUE (owner, model_id, version)
+        )",
+                postgres: "ALTER TABLE models DROP CONSTRAINT models_model_id_owner_version_key",
+            },
+            Ddl::Dialect {
+                sqlite: concat!(
+                    "INSERT INTO models_rebuilt (",
+                    model_table_columns!(),
+                    ") SELECT ",
+                    model_table_columns!(),
+                    " FROM models"
+                ),
+                postgres: "ALTER TABLE models ADD CONSTRAINT models_owner_model_id_version_key \
+                     UNIQUE (owner, model_id, version)",
+            },
+            Ddl::Sqlite("DROP TABLE models"),
+            Ddl::Sqlite("ALTER TABLE models_rebuilt RENAME TO models"),
+            Ddl::Sqlite("CREATE INDEX models_by_owner ON models (owner, created_at)"),
+        ],
+        rebuilds_tables: true,
     },
 ];
+
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS jammi_migrations (
     version    BIGINT PRIMARY KEY,
@@ -394,47 +472,74 @@ pub(super) async fn migrate(store: &Store) -> Result<()> {
 }
 
 async fn apply(store: &Store, migration: &'static Migration) -> Result<()> {
-    store
-        .transaction(Grant::full(None), TxOptions::write(), |tx| {
-            Box::pin(async move {
-                if tx.backend() == Backend::Postgres {
-                    tx.fetch_all(PG_LOCK, &[]).await?;
-                }
-                let recorded = tx
-                    .fetch_optional(
-                        "SELECT name FROM jammi_migrations WHERE version = $1",
-                        &args![migration.version],
-                    )
-                    .await?;
-                if let Some(row) = recorded {
-                    let name = row.text("name")?;
-                    if name != migration.name {
-                        return Err(CatalogError::Migration {
-                            version: migration.version,
-                            name: migration.name,
-                            detail: format!("the ledger records this version as {name:?}"),
-                        });
-                    }
-                    return Ok(());
-                }
-                for statement in migration.statements {
-                    let text = match statement {
-                        Ddl::Both(text) => text,
-                        Ddl::Dialect { sqlite, postgres } => tx.dialect(sqlite, postgres),
-                    };
-                    tx.execute_unscoped(text, &[]).await?;
-                }
-                tx.execute_unscoped(
-                    "INSERT INTO jammi_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                    &args![
-                        migration.version,
-                        migration.name,
-                        crate::clock::now_micros()
-                    ],
-                )
-                .await?;
-                Ok(())
+    if migration.rebuilds_tables {
+        store
+            .rebuild_transaction(|tx| Box::pin(apply_in(tx, migration)))
+            .await
+    } else {
+        store
+            .transaction(Grant::full(None), TxOptions::write(), |tx| {
+                Box::pin(apply_in(tx, migration))
             })
-        })
-        .await
+            .await
+    }
+}
+
+/// Applies `migration` in `tx` unless the ledger records it.
+async fn apply_in(tx: &mut Tx, migration: &'static Migration) -> Result<()> {
+    if tx.backend() == Backend::Postgres {
+        tx.fetch_all(PG_LOCK, &[]).await?;
+    }
+    let recorded = tx
+        .fetch_optional(
+            "SELECT name FROM jammi_migrations WHERE version = $1",
+            &args![migration.version],
+        )
+        .await?;
+    if let Some(row) = recorded {
+        let name = row.text("name")?;
+        if name != migration.name {
+            return Err(CatalogError::Migration {
+                version: migration.version,
+                name: migration.name,
+                detail: format!("the ledger records this version as {name:?}"),
+            });
+        }
+        return Ok(());
+    }
+    let sqlite = tx.backend() == Backend::Sqlite;
+    for statement in migration.statements {
+        let text = match statement {
+            Ddl::Both(text) => text,
+            Ddl::Dialect { sqlite, postgres } => tx.dialect(sqlite, postgres),
+            Ddl::Sqlite(text) if sqlite => text,
+            Ddl::Sqlite(_) => continue,
+        };
+        tx.execute_unscoped(text, &[]).await?;
+    }
+    if migration.rebuilds_tables && sqlite {
+        // Foreign keys were not enforced: every reference must still find its row.
+        let broken = tx.fetch_all("PRAGMA foreign_key_check", &[]).await?;
+        if let Some(row) = broken.first() {
+            return Err(CatalogError::Migration {
+                version: migration.version,
+                name: migration.name,
+                detail: format!(
+                    "{} rows of {} would refer to missing rows",
+                    broken.len(),
+                    row.text("table")?
+                ),
+            });
+        }
+    }
+    tx.execute_unscoped(
+        "INSERT INTO jammi_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        &args![
+            migration.version,
+            migration.name,
+            crate::clock::now_micros()
+        ],
+    )
+    .await?;
+    Ok(())
 }

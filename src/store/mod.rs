@@ -323,7 +323,34 @@ impl Store {
     ///
     /// # Errors
     /// Whatever `f` returns, or the database's error on begin/commit.
-    pub async fn transaction<T, F>(&self, grant: Grant, options: TxOptions, mut f: F) -> Result<T>
+    pub async fn transaction<T, F>(&self, grant: Grant, options: TxOptions, f: F) -> Result<T>
+    where
+        T: Send,
+        F: for<'t> FnMut(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
+    {
+        self.transaction_on(grant, options, false, f).await
+    }
+
+    /// A migration's transaction that rebuilds tables: on SQLite, foreign keys are not
+    /// enforced in it (see `SqliteTx::begin_without_foreign_keys`), and `f` must check
+    /// every reference before it returns (`PRAGMA foreign_key_check`). On Postgres, a
+    /// write transaction like any other.
+    pub(crate) async fn rebuild_transaction<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send,
+        F: for<'t> FnMut(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
+    {
+        self.transaction_on(Grant::full(None), TxOptions::write(), true, f)
+            .await
+    }
+
+    async fn transaction_on<T, F>(
+        &self,
+        grant: Grant,
+        options: TxOptions,
+        foreign_keys_off: bool,
+        mut f: F,
+    ) -> Result<T>
     where
         T: Send,
         F: for<'t> FnMut(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
@@ -335,7 +362,7 @@ impl Store {
             .require(options.access, options.access.work())?;
         let mut attempt = 1;
         loop {
-            match self.run_once(grant, options, &mut f).await {
+            match self.run_once(grant, options, foreign_keys_off, &mut f).await {
                 Err(error) if retry::is_retryable(&error, options) => {
                     if attempt >= self.retry.max_attempts {
                         return Err(CatalogError::RetryExhausted {
@@ -352,11 +379,17 @@ impl Store {
         }
     }
 
-    async fn run_once<T, F>(&self, grant: Grant, options: TxOptions, f: &mut F) -> Result<T>
+    async fn run_once<T, F>(
+        &self,
+        grant: Grant,
+        options: TxOptions,
+        foreign_keys_off: bool,
+        f: &mut F,
+    ) -> Result<T>
     where
         F: for<'t> FnMut(&'t mut Tx) -> BoxFuture<'t, Result<T>>,
     {
-        let mut tx = self.begin(grant, options).await?;
+        let mut tx = self.begin(grant, options, foreign_keys_off).await?;
         match f(&mut tx).await {
             Ok(value) => {
                 match tx.conn {
@@ -377,8 +410,11 @@ impl Store {
         }
     }
 
-    async fn begin(&self, grant: Grant, options: TxOptions) -> Result<Tx> {
+    async fn begin(&self, grant: Grant, options: TxOptions, foreign_keys_off: bool) -> Result<Tx> {
         let conn = match &self.pool {
+            Pool::Sqlite(pool) if foreign_keys_off => {
+                tx::TxConn::Sqlite(sqlite::SqliteTx::begin_without_foreign_keys(pool).await?)
+            }
             Pool::Sqlite(pool) => {
                 tx::TxConn::Sqlite(sqlite::SqliteTx::begin(pool, options.read_only).await?)
             }

@@ -119,8 +119,137 @@ async fn an_upgraded_database_logs_its_existing_rows(db: &TestDb) {
     reopened.store().close().await;
 }
 
+/// A model's events are found through the index that leads with the owner (migration 6);
+/// the one led by the model name is gone.
+async fn a_models_events_are_read_by_owner_then_name(db: &TestDb) {
+    let query = "SELECT event_id FROM events WHERE owner IN ('t', '') AND model_id = 'm' \
+                 ORDER BY event_id";
+    let plan: Vec<String> = match db.catalog.store().backend() {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            let sql = format!("EXPLAIN QUERY PLAN {query}");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            rows.iter().map(|r| sqlx::Row::get(r, "detail")).collect()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            // The test's table is empty: only without sequential scans is an index chosen.
+            sqlx::raw_sql("SET enable_seqscan = off")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let sql = format!("EXPLAIN {query}");
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    let plan = plan.join("\n");
+    assert!(plan.contains("events_by_model_name"), "{plan}");
+}
+
+/// Migration 7 rebuilds the models table (SQLite) or its unique constraint (Postgres)
+/// under rows that refer to it: every row and reference survives, references are
+/// enforced again, and the unique key leads with the owner.
+async fn the_models_rebuild_keeps_every_row_and_reference(db: &TestDb) {
+    let t = db.scoped(TenantId::random());
+    let m = RegisterModel::new("m", "embedding", "candle", ModelTask::Ner);
+    for v in [1, 2] {
+        t.register_model(m.clone().version(v)).await.unwrap();
+    }
+    db.global().register_model(m.clone()).await.unwrap();
+    t.set_model_alias("m", "champion", 2).await.unwrap();
+    t.set_model_tag("m", 1, "stage", "prod").await.unwrap();
+    t.create_training_job(NewTrainingJob::new("m", "out", "s3://d", "ce", "{}"))
+        .await
+        .unwrap();
+    t.create_eval_run(NewEvalRun::new("m", "mteb", "{\"ndcg\": 0.5}"))
+        .await
+        .unwrap();
+    let before = (
+        t.list_models().await.unwrap(),
+        t.list_model_aliases().await.unwrap(),
+        t.list_model_tags().await.unwrap(),
+        t.list_training_jobs().await.unwrap(),
+        t.list_eval_runs().await.unwrap(),
+    );
+    // Back to schema 6: on Postgres the constraint led by the name; SQLite rebuilds from
+    // whatever the table is.
+    let backend = db.catalog.store().backend();
+    let downgrade = match backend {
+        Backend::Sqlite => "DELETE FROM jammi_migrations WHERE version = 7",
+        Backend::Postgres => {
+            "ALTER TABLE models DROP CONSTRAINT models_owner_model_id_version_key; \
+             ALTER TABLE models ADD CONSTRAINT models_model_id_owner_version_key \
+             UNIQUE (model_id, owner, version); \
+             DELETE FROM jammi_migrations WHERE version = 7"
+        }
+    };
+    // A reference to no model, which the database must refuse.
+    let dangling = "INSERT INTO model_tags \
+         (owner, model_key, model_id, version, key, value, created_at, updated_at) \
+         VALUES ('', 'nothing::1', 'nothing', 1, 'k', 'v', 0, 0)";
+    // The columns of the models' unique key, in index order.
+    let unique_key = match backend {
+        Backend::Sqlite => {
+            "SELECT group_concat(name, ',') FROM (SELECT i.name FROM pragma_index_list('models') l \
+             JOIN pragma_index_info(l.name) i WHERE l.origin = 'u' ORDER BY i.seqno)"
+        }
+        Backend::Postgres => {
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'models' \
+             AND indexname LIKE '%version_key'"
+        }
+    };
+    let key_after = match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::raw_sql(downgrade).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+            Catalog::open(&db.url).await.expect("migrates to schema 7");
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            assert!(sqlx::raw_sql(dangling).execute(&mut conn).await.is_err());
+            sqlx::query_scalar::<_, String>(unique_key)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::raw_sql(downgrade).execute(&mut conn).await.unwrap();
+            Catalog::open(&db.url).await.expect("migrates to schema 7");
+            assert!(sqlx::raw_sql(dangling).execute(&mut conn).await.is_err());
+            sqlx::query_scalar::<_, String>(unique_key)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        key_after.contains("owner,model_id,version") || key_after.contains("(owner, model_id, version)"),
+        "{key_after}"
+    );
+    let reopened = Catalog::open(&db.url).await.unwrap();
+    let t = reopened.with_scope(t.scope());
+    let after = (
+        t.list_models().await.unwrap(),
+        t.list_model_aliases().await.unwrap(),
+        t.list_model_tags().await.unwrap(),
+        t.list_training_jobs().await.unwrap(),
+        t.list_eval_runs().await.unwrap(),
+    );
+    assert_eq!(before, after);
+    assert_eq!(after.0.len(), 3, "two own versions and the global one");
+    reopened.store().close().await;
+}
+
 backend_tests!(
     migrations_are_idempotent_across_reopen,
+    the_models_rebuild_keeps_every_row_and_reference,
+    a_models_events_are_read_by_owner_then_name,
     concurrent_opens_of_a_new_database_all_succeed,
     an_upgraded_database_logs_its_existing_rows
 );

@@ -164,6 +164,13 @@ pub(crate) struct PooledConnection {
     _permit: OwnedSemaphorePermit,
 }
 
+impl PooledConnection {
+    /// Closes the connection instead of giving it back to the pool.
+    pub(crate) fn discard(&mut self) {
+        self.conn = None;
+    }
+}
+
 impl Deref for PooledConnection {
     type Target = Connection;
 
