@@ -412,7 +412,6 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS jammi_migrations (
     version    BIGINT PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -525,7 +524,9 @@ async fn apply_in(tx: &mut Tx, migration: &'static Migration) -> Result<()> {
                 version: migration.version,
                 name: migration.name,
                 detail: format!(
-                    "{} rows of {} would refer to missing rows",
+                    "the database holds {} rows whose reference finds no row (the first in \
+                     table {}, see PRAGMA foreign_key_check); they were written with foreign \
+                     keys off, before this migration: repair them, then open it again",
                     broken.len(),
                     row.text("table")?
                 ),
