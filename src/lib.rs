@@ -78,9 +78,9 @@ pub mod validate;
 
 pub use access::{Access, Grant};
 pub use catalog::{
-    Catalog, EvalRun, Event, EventKind, JobStatus, ModelAlias, ModelRecord, ModelStatus, ModelTag,
-    NewEvalRun, NewResultTable, NewTrainingJob, RegisterModel, ResultTable, ResultTableStatus,
-    TrainingJob,
+    Catalog, EvalRun, Event, EventFeed, EventKind, JobStatus, ModelAlias, ModelRecord, ModelStatus,
+    ModelTag, NewEvalRun, NewResultTable, NewTrainingJob, RegisterModel, ResultTable,
+    ResultTableStatus, TrainingJob,
 };
 pub use error::{CatalogError, Result};
 pub use sql::register_catalog;

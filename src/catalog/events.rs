@@ -239,7 +239,7 @@ const LIST_VISIBLE: &str = concat!(
 const STATES_UNTIL: &str = "SELECT owner, row_key, state FROM events \
      WHERE owner IN ($1, '') AND entity = $2 AND event_time <= $3 ORDER BY event_id";
 
-fn event_from_row(row: &DbRow) -> Result<Event> {
+pub(super) fn event_from_row(row: &DbRow) -> Result<Event> {
     Ok(Event {
         event_id: row.int("event_id")?,
         event_time: row.int("event_time")?,

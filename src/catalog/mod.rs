@@ -6,6 +6,7 @@
 mod aliases;
 mod eval_runs;
 mod events;
+mod feed;
 mod key;
 mod models;
 mod result_tables;
@@ -16,6 +17,7 @@ mod training_jobs;
 pub use aliases::ModelAlias;
 pub use eval_runs::{EvalRun, NewEvalRun};
 pub use events::{Event, EventKind};
+pub use feed::EventFeed;
 pub use models::{ModelRecord, ModelStatus, RegisterModel};
 pub use result_tables::{NewResultTable, ResultTable, ResultTableStatus};
 pub use tags::ModelTag;

@@ -3,6 +3,7 @@
 mod concurrency;
 mod eval_runs_and_result_tables;
 mod faults;
+mod feed;
 mod fuzz;
 mod history;
 mod migrations;
