@@ -6,6 +6,7 @@
 //! `information_schema` on, and DataFusion's `CREATE EXTERNAL TABLE` for CSV, Parquet and
 //! JSON files.
 
+mod events;
 mod output;
 mod repl;
 mod serve;
@@ -138,6 +139,22 @@ enum Action {
               value_parser = clap::value_parser!(u32).range(1..))]
         max_concurrent: u32,
     },
+    /// Print the events the scope of --tenant sees (its own and global ones), one JSON
+    /// object per line, oldest first; with --follow, keep printing them as they commit.
+    Events {
+        /// Only events after this event id (the `event_id` of the last one you handled).
+        #[arg(long, value_name = "ID", default_value_t = 0,
+              value_parser = clap::value_parser!(i64).range(0..))]
+        since: i64,
+        /// Only these kinds, comma-separated.
+        /// Example: --kind alias_set,model_registered
+        #[arg(long, value_name = "KIND", value_delimiter = ',', value_parser = parse_event_kind)]
+        kind: Vec<jammi_catalog::EventKind>,
+        /// Keep running and print each new event as it commits (about 0.1 s after), until
+        /// interrupted.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Create, list or revoke the server's API tokens.
     Token {
         #[command(subcommand)]
@@ -175,6 +192,12 @@ enum TokenAction {
         /// The label given at creation.
         label: String,
     },
+}
+
+fn parse_event_kind(value: &str) -> Result<jammi_catalog::EventKind, String> {
+    value
+        .parse()
+        .map_err(|e: jammi_catalog::CatalogError| e.to_string())
 }
 
 fn parse_tenant(value: &str) -> Result<TenantId, String> {
@@ -237,6 +260,7 @@ fn check_options(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), clap::Erro
     };
     let subcommand = match action {
         Action::Serve { .. } => "serve",
+        Action::Events { .. } => "events",
         Action::Token { .. } => "token",
     };
     for (id, option) in [
@@ -259,19 +283,20 @@ fn check_options(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), clap::Erro
     let tenant_given = tenant_on_command_line(matches);
     let takes_tenant = matches!(
         action,
-        Action::Token {
-            action: TokenAction::Create { .. }
-        }
+        Action::Events { .. }
+            | Action::Token {
+                action: TokenAction::Create { .. }
+            }
     );
     if tenant_given && !takes_tenant {
         return conflict(format!(
             "--tenant cannot be used with `{}`: {}",
             match action {
-                Action::Serve { .. } => "serve",
+                Action::Serve { .. } | Action::Events { .. } => "serve",
                 Action::Token { .. } => "token list/revoke",
             },
             match action {
-                Action::Serve { .. } => "each call's token gives its scope",
+                Action::Serve { .. } | Action::Events { .. } => "each call's token gives its scope",
                 Action::Token { .. } => "they act on every token, whatever its scope",
             }
         ));
@@ -356,6 +381,11 @@ async fn run(cli: Cli, inputs: Vec<Input>) -> Result<(), String> {
             })
             .await;
         }
+        Some(Action::Events {
+            since,
+            kind,
+            follow,
+        }) => return events::print(&cli.db, cli.tenant, since, &kind, follow).await,
         Some(Action::Token { action }) => {
             return match action {
                 TokenAction::Create {

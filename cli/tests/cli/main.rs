@@ -1,6 +1,7 @@
 //! The `jammi` binary as a person runs it (SPEC §8).
 
 mod adbc;
+mod events;
 mod insert_memory;
 mod serve;
 
