@@ -362,7 +362,10 @@ impl Store {
             .require(options.access, options.access.work())?;
         let mut attempt = 1;
         loop {
-            match self.run_once(grant, options, foreign_keys_off, &mut f).await {
+            match self
+                .run_once(grant, options, foreign_keys_off, &mut f)
+                .await
+            {
                 Err(error) if retry::is_retryable(&error, options) => {
                     if attempt >= self.retry.max_attempts {
                         return Err(CatalogError::RetryExhausted {

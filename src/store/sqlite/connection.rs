@@ -147,8 +147,7 @@ impl Connection {
 
     /// Ends a statement's run and keeps it compiled for the next.
     pub(crate) fn give_back(&mut self, mut statement: Statement) {
-        let (Some(prepared), Some(key)) = (statement.prepared.take(), statement.key.take())
-        else {
+        let (Some(prepared), Some(key)) = (statement.prepared.take(), statement.key.take()) else {
             return;
         };
         // SAFETY: the statement is live; reset ends its run (releasing its read of the
@@ -209,7 +208,11 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        for (_, prepared) in self.statements.drain().chain(self.long_statements.drain(..)) {
+        for (_, prepared) in self
+            .statements
+            .drain()
+            .chain(self.long_statements.drain(..))
+        {
             prepared.finalize();
         }
         // SAFETY: every statement of the connection is finalized above (one taken out of
