@@ -23,14 +23,18 @@ pub async fn print(
     let mut stdout = std::io::stdout().lock();
     loop {
         let events = feed.next_events().await.map_err(|e| e.to_string())?;
-        for event in events
+        let written = events
             .iter()
             .filter(|e| kinds.is_empty() || kinds.contains(&e.kind))
-        {
-            writeln!(stdout, "{}", json(event)).map_err(|e| format!("cannot write: {e}"))?;
+            .try_for_each(|event| writeln!(stdout, "{}", json(event)))
+            // A reader downstream (`| head`, a pipeline) sees each event as it commits.
+            .and_then(|()| stdout.flush());
+        match written {
+            Ok(()) => {}
+            // The reader has stopped reading (`| head -1`): done, not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(format!("cannot write: {e}")),
         }
-        // A reader downstream (`| head`, a pipeline) sees each event as it commits.
-        stdout.flush().map_err(|e| format!("cannot write: {e}"))?;
         if events.is_empty() {
             if !follow {
                 return Ok(());

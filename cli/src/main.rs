@@ -289,17 +289,15 @@ fn check_options(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), clap::Erro
             }
     );
     if tenant_given && !takes_tenant {
-        return conflict(format!(
-            "--tenant cannot be used with `{}`: {}",
-            match action {
-                Action::Serve { .. } | Action::Events { .. } => "serve",
-                Action::Token { .. } => "token list/revoke",
-            },
-            match action {
-                Action::Serve { .. } | Action::Events { .. } => "each call's token gives its scope",
-                Action::Token { .. } => "they act on every token, whatever its scope",
-            }
-        ));
+        let (what, why) = match action {
+            Action::Serve { .. } => ("serve", "each call's token gives its scope"),
+            Action::Token { .. } => (
+                "token list/revoke",
+                "they act on every token, whatever its scope",
+            ),
+            Action::Events { .. } => return Ok(()),
+        };
+        return conflict(format!("--tenant cannot be used with `{what}`: {why}"));
     }
     Ok(())
 }

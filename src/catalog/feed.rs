@@ -72,12 +72,23 @@ impl EventFeed {
     }
 
     /// The next events after the cursor that have settled (at most a page), oldest first,
-    /// and the cursor moved past them. Empty when nothing new has committed, or while an
-    /// earlier id may still commit (Postgres).
+    /// and the cursor moved past them. Empty when the scope has nothing new that has
+    /// settled: nothing new committed, or (Postgres) an earlier id may still commit.
     ///
     /// # Errors
     /// Database errors.
     pub async fn next_events(&mut self) -> Result<Vec<Event>> {
+        // A page can hold only other owners' ids: read on while the cursor moves.
+        loop {
+            let before = self.cursor;
+            let events = self.next_page().await?;
+            if !events.is_empty() || self.cursor == before {
+                return Ok(events);
+            }
+        }
+    }
+
+    async fn next_page(&mut self) -> Result<Vec<Event>> {
         let owner = owner_of(self.catalog.scope());
         let options = TxOptions {
             isolation: Isolation::RepeatableRead,

@@ -36,6 +36,7 @@ async fn events_follow_prints_a_new_event_as_it_commits(db: TestDb) {
     let out = run(jammi(dir.path()).args([
         "--db", &db.url, "--tenant", &tenant, "events", "--since", &since,
     ]));
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "", "{}", stderr(&out));
     let out = run(jammi(dir.path()).args([
         "--db",
