@@ -59,7 +59,7 @@
 //! - [`validate`] — input validation.
 //! - [`store`] — the backend abstraction: pools, closure transactions, retries, migrations.
 //! - [`catalog`] — the operations: models, aliases, tags, training jobs, eval runs, result
-//!   tables, and the event log.
+//!   tables, the event log, following it, and webhooks.
 //! - [`sql`] — the DataFusion catalog: providers, pushdown, scans.
 
 #![deny(missing_docs)]
@@ -78,9 +78,10 @@ pub mod validate;
 
 pub use access::{Access, Grant};
 pub use catalog::{
-    Catalog, EvalRun, Event, EventFeed, EventKind, JobStatus, ModelAlias, ModelRecord, ModelStatus,
-    ModelTag, NewEvalRun, NewResultTable, NewTrainingJob, RegisterModel, ResultTable,
-    ResultTableStatus, TrainingJob,
+    AfterFailure, Attempt, Catalog, CreatedWebhook, EvalRun, Event, EventFeed, EventKind,
+    EventSignal, HeldWebhook, JobStatus, ModelAlias, ModelRecord, ModelStatus, ModelTag, NewEvalRun,
+    NewResultTable, NewTrainingJob, NewWebhook, RegisterModel, ResultTable, ResultTableStatus,
+    TrainingJob, Webhook, WebhookDispatch, WebhookState,
 };
 pub use error::{CatalogError, Result};
 pub use sql::register_catalog;

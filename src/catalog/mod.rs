@@ -6,22 +6,28 @@
 mod aliases;
 mod eval_runs;
 mod events;
+mod dispatch;
 mod feed;
 mod key;
 mod models;
 mod result_tables;
 mod rows;
+mod signal;
 mod tags;
 mod training_jobs;
+mod webhooks;
 
 pub use aliases::ModelAlias;
 pub use eval_runs::{EvalRun, NewEvalRun};
 pub use events::{Event, EventKind};
 pub use feed::EventFeed;
+pub use signal::EventSignal;
 pub use models::{ModelRecord, ModelStatus, RegisterModel};
 pub use result_tables::{NewResultTable, ResultTable, ResultTableStatus};
+pub use dispatch::{AfterFailure, Attempt, HeldWebhook, WebhookDispatch};
 pub use tags::ModelTag;
 pub use training_jobs::{JobStatus, NewTrainingJob, TrainingJob};
+pub use webhooks::{CreatedWebhook, NewWebhook, Webhook, WebhookState};
 
 pub(crate) mod dml {
     //! The in-transaction operations that SQL `INSERT` / `DELETE` run for many rows.

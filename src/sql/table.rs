@@ -149,6 +149,12 @@ impl TableProvider for CatalogTable {
                 self.def.name
             );
         }
+        if let Some(how) = self.def.managed_by {
+            return plan_err!(
+                "jammi.public.{} is read-only in SQL: {how}; nothing was written",
+                self.def.name
+            );
+        }
         if self.def.kind == TableKind::Events {
             return plan_err!(
                 "jammi.public.events is read-only: the catalog appends an event for every \
@@ -185,6 +191,12 @@ impl TableProvider for CatalogTable {
                 "DELETE FROM jammi.public.{} cannot run in this session: it is not the \
                  catalog's own; nothing was deleted. Run the statement in the catalog's \
                  session instead (jammi_catalog: JammiCatalog.execute(sql, ctx))",
+                self.def.name
+            );
+        }
+        if let Some(how) = self.def.managed_by {
+            return plan_err!(
+                "jammi.public.{} is read-only in SQL: {how}; nothing was deleted",
                 self.def.name
             );
         }

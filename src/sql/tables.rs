@@ -61,6 +61,10 @@ pub(crate) enum TableKind {
     ModelTags,
     /// Read-only: `INSERT` and `DELETE` are refused.
     Events,
+    /// Read-only from SQL ([`TableDef::managed_by`]).
+    Webhooks,
+    /// Read-only from SQL ([`TableDef::managed_by`]).
+    WebhookDeliveries,
 }
 
 /// One catalog table.
@@ -76,6 +80,9 @@ pub(crate) struct TableDef {
     pub columns: &'static [ColumnDef],
     /// Columns only the catalog sets: an `INSERT` may leave them out or give NULL.
     pub catalog_set: &'static [&'static str],
+    /// For a table SQL only reads: what writes its rows instead (`INSERT` and `DELETE` are
+    /// refused, naming it).
+    pub managed_by: Option<&'static str>,
 }
 
 impl TableDef {
@@ -144,6 +151,7 @@ use ColumnKind::{Int32, Int64, Text, Timestamp};
 /// `jammi.public.models`
 pub(crate) static MODELS: TableDef = TableDef {
     kind: TableKind::Models,
+    managed_by: None,
     catalog_set: &["tenant_id", "status", "created_at", "updated_at"],
     name: "models",
     storage: "models",
@@ -166,6 +174,7 @@ pub(crate) static MODELS: TableDef = TableDef {
 /// `jammi.public.training_jobs`
 pub(crate) static TRAINING_JOBS: TableDef = TableDef {
     kind: TableKind::TrainingJobs,
+    managed_by: None,
     catalog_set: &[
         "status",
         "metrics",
@@ -203,6 +212,7 @@ pub(crate) static TRAINING_JOBS: TableDef = TableDef {
 /// `jammi.public.eval_runs`
 pub(crate) static EVAL_RUNS: TableDef = TableDef {
     kind: TableKind::EvalRuns,
+    managed_by: None,
     catalog_set: &["tenant_id", "created_at"],
     name: "eval_runs",
     storage: "eval_runs",
@@ -220,6 +230,7 @@ pub(crate) static EVAL_RUNS: TableDef = TableDef {
 /// `jammi.public.result_tables`
 pub(crate) static RESULT_TABLES: TableDef = TableDef {
     kind: TableKind::ResultTables,
+    managed_by: None,
     catalog_set: &["tenant_id", "created_at"],
     name: "result_tables",
     storage: "result_tables",
@@ -239,6 +250,7 @@ pub(crate) static RESULT_TABLES: TableDef = TableDef {
 /// `jammi.public.model_aliases` (SPEC §13)
 pub(crate) static MODEL_ALIASES: TableDef = TableDef {
     kind: TableKind::ModelAliases,
+    managed_by: None,
     catalog_set: &["tenant_id", "created_at", "updated_at"],
     name: "model_aliases",
     storage: "model_aliases",
@@ -255,6 +267,7 @@ pub(crate) static MODEL_ALIASES: TableDef = TableDef {
 /// `jammi.public.model_tags` (SPEC §13)
 pub(crate) static MODEL_TAGS: TableDef = TableDef {
     kind: TableKind::ModelTags,
+    managed_by: None,
     catalog_set: &["tenant_id", "created_at", "updated_at"],
     name: "model_tags",
     storage: "model_tags",
@@ -272,6 +285,7 @@ pub(crate) static MODEL_TAGS: TableDef = TableDef {
 /// `jammi.public.events` (SPEC §13): read-only.
 pub(crate) static EVENTS: TableDef = TableDef {
     kind: TableKind::Events,
+    managed_by: None,
     catalog_set: &[],
     name: "events",
     storage: "events",
@@ -288,8 +302,55 @@ pub(crate) static EVENTS: TableDef = TableDef {
     ],
 };
 
+/// `jammi.public.webhooks` (SPEC §16): every column but the secret.
+pub(crate) static WEBHOOKS: TableDef = TableDef {
+    kind: TableKind::Webhooks,
+    managed_by: Some(
+        "webhooks are created, paused, resumed and deleted with `jammi webhook` (or the Rust \
+         API), which keeps their secrets out of SQL",
+    ),
+    catalog_set: &[],
+    name: "webhooks",
+    storage: "webhooks",
+    columns: &[
+        col("webhook_id", Text),
+        col("url", Text),
+        col("event_kinds", Text),
+        col("model_pattern", Text),
+        col("state", Text),
+        col("paused_reason", Text),
+        col("last_event_id", Int64),
+        col("failures", Int64),
+        col("claimed_by", Text),
+        col("lease_expires_at", Timestamp),
+        TENANT_ID,
+        col("created_at", Timestamp),
+        col("updated_at", Timestamp),
+    ],
+};
+
+/// `jammi.public.webhook_deliveries` (SPEC §16): one row per attempt.
+pub(crate) static WEBHOOK_DELIVERIES: TableDef = TableDef {
+    kind: TableKind::WebhookDeliveries,
+    managed_by: Some("the server delivering a webhook records each attempt"),
+    catalog_set: &[],
+    name: "webhook_deliveries",
+    storage: "webhook_deliveries",
+    columns: &[
+        col("delivery_id", Text),
+        col("webhook_id", Text),
+        col("event_id", Int64),
+        col("attempt", Int64),
+        col("status_code", Int64),
+        col("error", Text),
+        col("duration_us", Int64),
+        TENANT_ID,
+        col("attempted_at", Timestamp),
+    ],
+};
+
 /// Every catalog table, in the order `SHOW TABLES` lists them.
-pub(crate) static ALL: [&TableDef; 7] = [
+pub(crate) static ALL: [&TableDef; 9] = [
     &MODELS,
     &TRAINING_JOBS,
     &EVAL_RUNS,
@@ -297,6 +358,8 @@ pub(crate) static ALL: [&TableDef; 7] = [
     &MODEL_ALIASES,
     &MODEL_TAGS,
     &EVENTS,
+    &WEBHOOKS,
+    &WEBHOOK_DELIVERIES,
 ];
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ enum Ddl {
     Both(&'static str),
     /// A step only SQLite needs.
     Sqlite(&'static str),
+    /// A step only Postgres has.
+    Postgres(&'static str),
     Dialect {
         sqlite: &'static str,
         postgres: &'static str,
@@ -410,6 +412,70 @@ const MIGRATIONS: &[Migration] = &[
         ],
         rebuilds_tables: true,
     },
+    Migration {
+        version: 8,
+        name: "webhooks and their deliveries",
+        statements: &[
+            // SPEC §16. A webhook is owned by a scope and sees that scope's events.
+            // `last_event_id` is its durable cursor: every event up to it was acknowledged
+            // (or did not match). `failures` counts the failed attempts at the event after
+            // it; only the server holding the lease (`claimed_by`) delivers. The secret is
+            // kept to sign with; no SQL table shows it.
+            Both(
+                "CREATE TABLE webhooks (
+            owner            TEXT NOT NULL,
+            webhook_id       TEXT NOT NULL,
+            url              TEXT NOT NULL,
+            event_kinds      TEXT,
+            model_pattern    TEXT,
+            secret           TEXT NOT NULL,
+            state            TEXT NOT NULL CHECK (state IN ('active', 'paused')),
+            paused_reason    TEXT,
+            last_event_id    BIGINT NOT NULL,
+            failures         BIGINT NOT NULL,
+            claimed_by       TEXT,
+            lease_expires_at BIGINT,
+            created_at       BIGINT NOT NULL,
+            updated_at       BIGINT NOT NULL,
+            PRIMARY KEY (owner, webhook_id)
+        )",
+            ),
+            Both("CREATE INDEX webhooks_by_owner ON webhooks (owner, created_at)"),
+            // One row per attempt, pruned by age by the server delivering.
+            Both(
+                "CREATE TABLE webhook_deliveries (
+            owner        TEXT NOT NULL,
+            delivery_id  TEXT NOT NULL,
+            webhook_id   TEXT NOT NULL,
+            event_id     BIGINT NOT NULL,
+            attempt      BIGINT NOT NULL,
+            status_code  BIGINT,
+            error        TEXT,
+            duration_us  BIGINT NOT NULL,
+            attempted_at BIGINT NOT NULL,
+            PRIMARY KEY (owner, delivery_id)
+        )",
+            ),
+            Both(
+                "CREATE INDEX webhook_deliveries_by_webhook \
+                 ON webhook_deliveries (owner, webhook_id, attempted_at)",
+            ),
+            Both(
+                "CREATE INDEX webhook_deliveries_by_owner ON webhook_deliveries (owner, attempted_at)",
+            ),
+            // Postgres wakes a waiting delivery loop when events commit (LISTEN jammi_events):
+            // one notification per appending statement, sent at commit, none on rollback.
+            Ddl::Postgres(
+                "CREATE FUNCTION jammi_notify_events() RETURNS trigger LANGUAGE plpgsql AS \
+                 'BEGIN PERFORM pg_notify(''jammi_events'', ''''); RETURN NULL; END'",
+            ),
+            Ddl::Postgres(
+                "CREATE TRIGGER events_notify AFTER INSERT ON events \
+                 FOR EACH STATEMENT EXECUTE FUNCTION jammi_notify_events()",
+            ),
+        ],
+        rebuilds_tables: false,
+    },
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS jammi_migrations (
@@ -513,6 +579,8 @@ async fn apply_in(tx: &mut Tx, migration: &'static Migration) -> Result<()> {
             Ddl::Dialect { sqlite, postgres } => tx.dialect(sqlite, postgres),
             Ddl::Sqlite(text) if sqlite => text,
             Ddl::Sqlite(_) => continue,
+            Ddl::Postgres(text) if !sqlite => text,
+            Ddl::Postgres(_) => continue,
         };
         tx.execute_unscoped(text, &[]).await?;
     }

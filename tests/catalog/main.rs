@@ -11,3 +11,4 @@ mod models;
 mod tokens;
 mod training_jobs;
 mod validation;
+mod webhooks;

@@ -263,10 +263,11 @@ impl Rows {
             TableKind::ResultTables => Rows::ResultTables(result_table_rows(batch, first_row)?),
             TableKind::ModelAliases => Rows::Aliases(alias_rows(batch, first_row)?),
             TableKind::ModelTags => Rows::Tags(tag_rows(batch, first_row)?),
-            TableKind::Events => {
-                return Err(CatalogError::Unsupported(
-                    "jammi.public.events is read-only".into(),
-                ));
+            TableKind::Events | TableKind::Webhooks | TableKind::WebhookDeliveries => {
+                return Err(CatalogError::Unsupported(format!(
+                    "jammi.public.{} is read-only",
+                    table.name
+                )));
             }
         })
     }
