@@ -2,14 +2,10 @@
 //! `--follow` as new events commit (SPEC §16), in the scope of `--tenant`.
 
 use std::io::Write;
-use std::time::Duration;
 
-use jammi_catalog::{Event, EventKind, TenantId};
+use jammi_catalog::{EventKind, TenantId};
 
 use crate::session::open_catalog;
-
-/// How often a following run asks for new events (both backends poll).
-const POLL: Duration = Duration::from_millis(100);
 
 pub async fn print(
     db: &str,
@@ -20,13 +16,18 @@ pub async fn print(
 ) -> Result<(), String> {
     let catalog = open_catalog(db).await?.with_scope(tenant);
     let mut feed = catalog.follow_events(since);
+    // Woken by commits on Postgres; SQLite polls.
+    let mut signal = match follow {
+        true => Some(catalog.event_signal().await.map_err(|e| e.to_string())?),
+        false => None,
+    };
     let mut stdout = std::io::stdout().lock();
     loop {
         let events = feed.next_events().await.map_err(|e| e.to_string())?;
         let written = events
             .iter()
             .filter(|e| kinds.is_empty() || kinds.contains(&e.kind))
-            .try_for_each(|event| writeln!(stdout, "{}", json(event)))
+            .try_for_each(|event| writeln!(stdout, "{}", event.to_json()))
             // A reader downstream (`| head`, a pipeline) sees each event as it commits.
             .and_then(|()| stdout.flush());
         match written {
@@ -36,24 +37,10 @@ pub async fn print(
             Err(e) => return Err(format!("cannot write: {e}")),
         }
         if events.is_empty() {
-            if !follow {
+            let Some(signal) = signal.as_mut() else {
                 return Ok(());
-            }
-            tokio::time::sleep(POLL).await;
+            };
+            signal.wait().await;
         }
     }
-}
-
-fn json(event: &Event) -> serde_json::Value {
-    serde_json::json!({
-        "event_id": event.event_id,
-        "event_time": event.event_time,
-        "tenant_id": event.tenant_id.map(|t| t.to_string()),
-        "kind": event.kind.to_string(),
-        "entity": event.entity,
-        "row_key": event.row_key,
-        "model_id": event.model_id,
-        "version": event.version,
-        "state": event.state,
-    })
 }

@@ -111,6 +111,28 @@ pub struct Event {
     pub state: Option<String>,
 }
 
+impl Event {
+    /// The event as one JSON object, as `jammi events` prints it and a webhook receives it:
+    /// its fields by name, `tenant_id` null for a global row, and `state` the row's state
+    /// as a nested object (null once the row was removed).
+    pub fn to_json(&self) -> serde_json::Value {
+        let state = self.state.as_deref().map(|text| {
+            serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::from(text))
+        });
+        serde_json::json!({
+            "event_id": self.event_id,
+            "event_time": self.event_time,
+            "tenant_id": self.tenant_id.map(|t| t.to_string()),
+            "kind": self.kind.as_str(),
+            "entity": self.entity,
+            "row_key": self.row_key,
+            "model_id": self.model_id,
+            "version": self.version,
+            "state": state,
+        })
+    }
+}
+
 /// A row whose changes are recorded: its state is its serde form.
 pub(crate) trait Recorded: Serialize {
     /// The row's identity within its table and owner (see [`Event::row_key`]).
