@@ -6,12 +6,14 @@
 //! `information_schema` on, and DataFusion's `CREATE EXTERNAL TABLE` for CSV, Parquet and
 //! JSON files.
 
+mod delivery;
 mod events;
 mod output;
 mod repl;
 mod serve;
 mod session;
 mod token;
+mod webhook;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -45,6 +47,10 @@ Examples:
   jammi token create --tenant 6f1c2a0e-3b9d-4c1e-9a7f-0d2b4e6f8a10 --name acme-ci \\
         --access write --expires-in 90d
   jammi serve --listen 127.0.0.1:50051
+
+  # Post the tenant's alias moves to its deploy pipeline (signed; `jammi serve` delivers)
+  jammi webhook create --tenant 6f1c2a0e-3b9d-4c1e-9a7f-0d2b4e6f8a10 \\
+        --url https://ci.example.com/hooks/jammi --events alias_set
 
 Exit status: 0 on success, 1 when a statement fails (the run stops there), 2 for bad arguments.";
 
@@ -138,6 +144,30 @@ enum Action {
         #[arg(long, value_name = "N", default_value_t = 64,
               value_parser = clap::value_parser!(u32).range(1..))]
         max_concurrent: u32,
+        /// Do not deliver webhooks from this server (e.g. on a read replica); by default
+        /// it delivers every active webhook that no other running server holds.
+        #[arg(long)]
+        no_webhooks: bool,
+        /// A server's hold on a webhook it delivers: another server takes the webhook
+        /// over this long after the first stopped renewing it (died).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+        webhook_lease: std::time::Duration,
+        /// The longest one delivery attempt may take, connecting included.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+        webhook_timeout: std::time::Duration,
+        /// The wait before retrying a failed delivery; doubled after each further failure,
+        /// up to 5 minutes.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s")]
+        webhook_backoff: std::time::Duration,
+        /// Failed attempts in a row at one event that pause its webhook (with the reason
+        /// recorded; `jammi webhook resume` starts it again from that event).
+        #[arg(long, value_name = "N", default_value_t = 10,
+              value_parser = clap::value_parser!(i64).range(1..=1000))]
+        webhook_max_failures: i64,
+        /// How long the record of each delivery attempt
+        /// (jammi.public.webhook_deliveries) is kept.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "7d")]
+        webhook_retention: std::time::Duration,
     },
     /// Print the events the scope of --tenant sees (its own and global ones), one JSON
     /// object per line, oldest first; with --follow, keep printing them as they commit.
@@ -150,8 +180,8 @@ enum Action {
         /// Example: --kind alias_set,model_registered
         #[arg(long, value_name = "KIND", value_delimiter = ',', value_parser = parse_event_kind)]
         kind: Vec<jammi_catalog::EventKind>,
-        /// Keep running and print each new event as it commits (about 0.1 s after), until
-        /// interrupted.
+        /// Keep running and print each new event as it commits (on PostgreSQL at once, on
+        /// SQLite within about 0.1 s), until interrupted.
         #[arg(long)]
         follow: bool,
     },
@@ -159,6 +189,57 @@ enum Action {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// Create, list, pause, resume or delete the webhooks of --tenant's scope, which
+    /// `jammi serve` delivers (signed POSTs of each new event, in order, at least once).
+    Webhook {
+        #[command(subcommand)]
+        action: WebhookAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum WebhookAction {
+    /// Create a webhook for --tenant's events (its own and global ones; without --tenant,
+    /// global events only) and print its signing secret (shown only now).
+    Create {
+        /// Where to POST the events: an http or https URL.
+        /// Example: --url https://ci.example.com/hooks/jammi
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// Only these kinds, comma-separated; by default every kind.
+        /// Example: --events alias_set,model_registered
+        #[arg(long, value_name = "KIND", value_delimiter = ',', value_parser = parse_event_kind)]
+        events: Vec<jammi_catalog::EventKind>,
+        /// Only events about models whose name matches this pattern (* any run of
+        /// characters, ? one character).
+        /// Example: --model 'fraud-*'
+        #[arg(long, value_name = "PATTERN")]
+        model: Option<String>,
+        /// Deliver the events after this event id too (0: the whole log); by default only
+        /// events appended from now on.
+        #[arg(long, value_name = "ID", value_parser = clap::value_parser!(i64).range(0..))]
+        since: Option<i64>,
+    },
+    /// List the webhooks --tenant's scope sees, without their secrets.
+    List,
+    /// Stop delivering a webhook until it is resumed; its events wait.
+    Pause {
+        /// The webhook's id.
+        id: String,
+        /// Why, recorded with it.
+        #[arg(long, value_name = "TEXT", default_value = "paused by the operator")]
+        reason: String,
+    },
+    /// Deliver a paused webhook again, from the first event it has not delivered.
+    Resume {
+        /// The webhook's id.
+        id: String,
+    },
+    /// Delete a webhook and the record of its deliveries.
+    Delete {
+        /// The webhook's id.
+        id: String,
     },
 }
 
@@ -262,6 +343,7 @@ fn check_options(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), clap::Erro
         Action::Serve { .. } => "serve",
         Action::Events { .. } => "events",
         Action::Token { .. } => "token",
+        Action::Webhook { .. } => "webhook",
     };
     for (id, option) in [
         ("command", "-c"),
@@ -284,6 +366,7 @@ fn check_options(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), clap::Erro
     let takes_tenant = matches!(
         action,
         Action::Events { .. }
+            | Action::Webhook { .. }
             | Action::Token {
                 action: TokenAction::Create { .. }
             }
@@ -295,7 +378,7 @@ fn check_options(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), clap::Erro
                 "token list/revoke",
                 "they act on every token, whatever its scope",
             ),
-            Action::Events { .. } => return Ok(()),
+            Action::Events { .. } | Action::Webhook { .. } => return Ok(()),
         };
         return conflict(format!("--tenant cannot be used with `{what}`: {why}"));
     }
@@ -362,6 +445,12 @@ async fn run(cli: Cli, inputs: Vec<Input>) -> Result<(), String> {
             memory_limit,
             query_timeout,
             max_concurrent,
+            no_webhooks,
+            webhook_lease,
+            webhook_timeout,
+            webhook_backoff,
+            webhook_max_failures,
+            webhook_retention,
         }) => {
             return serve::serve(serve::ServeOptions {
                 db: cli.db,
@@ -376,6 +465,13 @@ async fn run(cli: Cli, inputs: Vec<Input>) -> Result<(), String> {
                     queue_wait: std::time::Duration::from_secs(query_timeout)
                         .min(serve::MAX_QUEUE_WAIT),
                 },
+                webhooks: (!no_webhooks).then_some(delivery::DeliveryOptions {
+                    lease: webhook_lease,
+                    timeout: webhook_timeout,
+                    backoff: webhook_backoff,
+                    max_failures: webhook_max_failures,
+                    retention: webhook_retention,
+                }),
             })
             .await;
         }
@@ -412,6 +508,31 @@ async fn run(cli: Cli, inputs: Vec<Input>) -> Result<(), String> {
                 }
                 TokenAction::List => token::list(&cli.db).await,
                 TokenAction::Revoke { label } => token::revoke(&cli.db, &label).await,
+            };
+        }
+        Some(Action::Webhook { action }) => {
+            let (db, tenant) = (cli.db.as_str(), cli.tenant);
+            return match action {
+                WebhookAction::Create {
+                    url,
+                    events,
+                    model,
+                    since,
+                } => {
+                    let webhook = jammi_catalog::NewWebhook {
+                        url,
+                        event_kinds: events,
+                        model_pattern: model,
+                        since,
+                    };
+                    webhook::create(db, tenant, webhook).await
+                }
+                WebhookAction::List => webhook::list(db, tenant).await,
+                WebhookAction::Pause { id, reason } => {
+                    webhook::pause(db, tenant, &id, &reason).await
+                }
+                WebhookAction::Resume { id } => webhook::resume(db, tenant, &id).await,
+                WebhookAction::Delete { id } => webhook::delete(db, tenant, &id).await,
             };
         }
         None => {}

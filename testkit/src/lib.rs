@@ -1,8 +1,8 @@
 //! What the tests and benches of jammi-catalog and the `jammi` command share: a fresh
 //! database per test on both backends ([`TestDb`], [`backend_tests!`]), the small
 //! two-tenant catalog most tests read ([`fixture`]), bulk catalogs for scale tests and
-//! benches ([`generate`]), a replayable random generator ([`rng`]) and the plumbing of the
-//! pytest suites ([`python`]).
+//! benches ([`generate`]), a replayable random generator ([`rng`]), the plumbing of the
+//! pytest suites ([`python`]) and a webhook receiver ([`receiver`]).
 //!
 //! Everything here goes through the library's public API, so a fixture cannot write a row
 //! the catalog itself would not (the bulk generators use SQL `INSERT INTO jammi.public.…`).
@@ -11,6 +11,7 @@ mod db;
 pub mod fixture;
 pub mod generate;
 pub mod python;
+pub mod receiver;
 pub mod rng;
 
 pub use db::TestDb;

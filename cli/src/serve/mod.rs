@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use jammi_catalog::Tokens;
+
+use crate::delivery::{Delivery, DeliveryOptions};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
@@ -49,6 +51,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub limits: Limits,
+    /// How to deliver webhooks; `None`: this server does not (`--no-webhooks`).
+    pub webhooks: Option<DeliveryOptions>,
 }
 
 /// Serves until SIGINT or SIGTERM, then lets in-flight calls finish (at most
@@ -60,6 +64,18 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
         .init();
     let catalog = crate::session::open_catalog(&options.db).await?;
     let tokens = Tokens::new(&catalog).map_err(|e| e.to_string())?;
+    let delivery = match options.webhooks.clone() {
+        Some(webhooks) => {
+            let worker = format!(
+                "jammi-serve {} pid {} {}",
+                options.listen,
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            );
+            Some(Delivery::start(&catalog, &worker, webhooks).await?)
+        }
+        None => None,
+    };
     let drain = Arc::new(drain::Drain::default());
     let service =
         service::CatalogService::new(catalog, tokens, options.limits, Arc::clone(&drain))?;
@@ -127,6 +143,10 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     );
     shutdown_signal().await;
     tracing::info!("shutting down: new calls are refused; waiting for calls in flight");
+    if let Some(delivery) = delivery {
+        // Another server takes this one's webhooks over at once.
+        delivery.stop().await;
+    }
     health
         .set_not_serving::<FlightServiceServer<service::CatalogService>>()
         .await;

@@ -4,6 +4,7 @@ mod adbc;
 mod events;
 mod insert_memory;
 mod serve;
+mod webhooks;
 
 use std::io::Write;
 use std::path::Path;

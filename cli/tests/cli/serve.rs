@@ -67,6 +67,11 @@ impl Server {
         client
     }
 
+    /// Kills the server with SIGKILL (`kill -9`: nothing of it runs after) and waits.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("kill jammi serve");
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub async fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().expect("running") as i32;
@@ -543,7 +548,9 @@ async fn metadata_lists_the_catalog(db: &TestDb) {
             "model_tags",
             "models",
             "result_tables",
-            "training_jobs"
+            "training_jobs",
+            "webhook_deliveries",
+            "webhooks"
         ]
         .iter()
         .map(|t| vec![
