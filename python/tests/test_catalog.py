@@ -54,14 +54,14 @@ def models(url: str, tenant: str | None = TENANT_A) -> list[tuple[str, int]]:
     return list(zip(table.column("model_id").to_pylist(), table.column("version").to_pylist()))
 
 
-def test_the_catalog_registers_with_its_seven_tables(url):
+def test_the_catalog_registers_with_its_nine_tables(url):
     ctx = session(JammiCatalog(url, TENANT_A))
     tables = ctx.sql(
         "SELECT table_schema, table_name FROM information_schema.tables "
         "WHERE table_catalog = 'jammi' AND table_schema = 'public' ORDER BY table_name"
     ).to_pydict()
     assert tables == {
-        "table_schema": ["public"] * 7,
+        "table_schema": ["public"] * 9,
         "table_name": [
             "eval_runs",
             "events",
@@ -70,6 +70,8 @@ def test_the_catalog_registers_with_its_seven_tables(url):
             "models",
             "result_tables",
             "training_jobs",
+            "webhook_deliveries",
+            "webhooks",
         ],
     }
 

@@ -363,6 +363,8 @@ async fn everything(admin: &Catalog) -> Vec<Vec<String>> {
         "eval_runs",
         "result_tables",
         "events",
+        "webhooks",
+        "webhook_deliveries",
     ] {
         let mut table_rows = rows(&ctx, &format!("SELECT * FROM jammi.public.{table}")).await;
         table_rows.sort();
@@ -497,7 +499,7 @@ async fn a_read_handle_reads_everything(db: &TestDb) {
          AND table_schema = 'public'",
     )
     .await;
-    assert_eq!(tables, vec![vec!["7".to_owned()]]);
+    assert_eq!(tables, vec![vec!["9".to_owned()]]);
     assert_eq!(
         admin
             .narrowed(Access::Read)

@@ -107,7 +107,9 @@ async fn information_schema_lists_tables_and_columns_without_rows(db: &TestDb) {
             vec!["model_tags"],
             vec!["models"],
             vec!["result_tables"],
-            vec!["training_jobs"]
+            vec!["training_jobs"],
+            vec!["webhook_deliveries"],
+            vec!["webhooks"]
         ]
     );
     let columns = rows(

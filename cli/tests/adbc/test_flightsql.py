@@ -92,6 +92,8 @@ def test_get_objects_lists_the_catalog(seeded, server):
             "models",
             "result_tables",
             "training_jobs",
+            "webhook_deliveries",
+            "webhooks",
         ]
         schema = conn.adbc_get_table_schema("models", catalog_filter="jammi", db_schema_filter="public")
         assert "model_id" in schema.names and "tenant_id" in schema.names
