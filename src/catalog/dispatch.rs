@@ -4,7 +4,10 @@
 //! A server claims an active webhook with a lease, as workers claim training jobs: the
 //! claim succeeds only when no live lease holds it, so among servers on one database each
 //! webhook has one deliverer, and a dead server's webhooks are taken over once its lease
-//! runs out. Every write about a held webhook is a compare-and-set on the lease *and* on
+//! runs out. A round claims half of the free webhooks (at least one), so servers started
+//! together split them; one started later takes webhooks over as they are released or
+//! their leases run out. Leases are timed by each server's clock: servers sharing a
+//! database must keep their clocks in step, far closer than a lease. Every write about a held webhook is a compare-and-set on the lease *and* on
 //! the cursor the holder last wrote: a server whose lease ran out, or whose view of the
 //! cursor is stale, writes nothing and learns that it lost the webhook. So the cursor
 //! never moves backwards and never past an event that was not acknowledged, and a
@@ -27,16 +30,18 @@ use crate::access::Access;
 use crate::clock::{micros, now_micros};
 use crate::error::{CatalogError, Result};
 use crate::store::{OwnedWrite, TxOptions, args};
-use crate::tenant::scope_of_owner;
+use crate::tenant::{owner_of, scope_of_owner};
 use crate::validate;
 
 /// The webhooks a claim looks at per round, at most.
 const CLAIM_ROUND: i64 = 1_000;
 
-/// Active webhooks of every owner that no live lease holds but this worker's.
-const CANDIDATES: &str = "SELECT owner, webhook_id FROM webhooks \
-     WHERE state = 'active' AND (claimed_by IS NULL OR lease_expires_at <= $1 OR claimed_by = $2) \
-     ORDER BY created_at, owner, webhook_id LIMIT $3";
+/// Active webhooks of every owner that no live lease holds, and this worker's own whose
+/// lease is due for renewal (it runs out before `$3`).
+const CANDIDATES: &str = "SELECT owner, webhook_id, claimed_by FROM webhooks \
+     WHERE state = 'active' AND (claimed_by IS NULL OR lease_expires_at <= $1 \
+       OR (claimed_by = $2 AND lease_expires_at <= $3)) \
+     ORDER BY created_at, owner, webhook_id LIMIT $4";
 
 const CLAIM: OwnedWrite = OwnedWrite::new(concat!(
     "UPDATE webhooks SET claimed_by = $3, lease_expires_at = $4 \
@@ -53,6 +58,9 @@ const RENEW: OwnedWrite = OwnedWrite::new(
        AND state = 'active' RETURNING owner",
 );
 
+/// Whether a webhook still exists (an attempt of a deleted one is not recorded).
+const EXISTS: &str = "SELECT 1 AS found FROM webhooks WHERE owner = $1 AND webhook_id = $2";
+
 const RELEASE: OwnedWrite = OwnedWrite::new(
     "UPDATE webhooks SET claimed_by = NULL, lease_expires_at = NULL \
      WHERE owner = $1 AND webhook_id = $2 AND claimed_by = $3 RETURNING owner",
@@ -63,7 +71,7 @@ const RELEASE: OwnedWrite = OwnedWrite::new(
 const ADVANCE: OwnedWrite = OwnedWrite::new(
     "UPDATE webhooks SET last_event_id = $5, failures = 0, updated_at = $6 \
      WHERE owner = $1 AND webhook_id = $2 AND claimed_by = $3 AND last_event_id = $4 \
-       AND lease_expires_at > $6 RETURNING owner",
+       AND lease_expires_at > $6 AND state = 'active' RETURNING owner",
 );
 
 /// Counts a failed attempt at the event after the cursor `$4`; the `$5`-th in a row
@@ -76,7 +84,7 @@ const FAIL: OwnedWrite = OwnedWrite::new(
        lease_expires_at = CASE WHEN failures + 1 >= $5 THEN NULL ELSE lease_expires_at END, \
        updated_at = $7 \
      WHERE owner = $1 AND webhook_id = $2 AND claimed_by = $3 AND last_event_id = $4 \
-       AND lease_expires_at > $7 RETURNING owner, state, failures",
+       AND lease_expires_at > $7 AND state = 'active' RETURNING owner, state, failures",
 );
 
 const RECORD_ATTEMPT: OwnedWrite = OwnedWrite::new(
@@ -130,6 +138,18 @@ pub struct Attempt {
     pub duration: Duration,
 }
 
+/// What one round of [`WebhookDispatch::claim`] did.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    /// The webhooks claimed or renewed, as stored now.
+    pub held: Vec<HeldWebhook>,
+    /// This worker's webhooks it could not renew (another server took them over, they
+    /// were paused or deleted, or the renewal failed): stop delivering them.
+    pub lost: Vec<(crate::tenant::Scope, String)>,
+    /// Errors claiming single webhooks (the round went on).
+    pub errors: Vec<CatalogError>,
+}
+
 /// What became of a webhook after a failed attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AfterFailure {
@@ -179,48 +199,86 @@ impl WebhookDispatch {
         &self.worker
     }
 
-    /// Claims, for `lease`, every active webhook that no live lease of another worker
-    /// holds (the ones this worker holds included: their lease is extended), and returns
-    /// them as they are stored now.
+    /// One round of claiming, for `lease`: this worker's webhooks whose lease is a third
+    /// gone are renewed, and of the active webhooks no live lease holds it claims half
+    /// (at least one), so that servers started together split them between them.
     ///
     /// # Errors
-    /// [`CatalogError::InvalidInput`] for a zero lease; database errors.
-    pub async fn claim(&self, lease: Duration) -> Result<Vec<HeldWebhook>> {
+    /// [`CatalogError::InvalidInput`] for a zero lease; database errors reading the
+    /// candidates (an error claiming one webhook is in [`Claimed::errors`]).
+    pub async fn claim(&self, lease: Duration) -> Result<Claimed> {
         validate::lease(lease)?;
         let now = now_micros();
+        let renew_before = now.saturating_add(micros(lease) / 3 * 2);
         let candidates = self
             .catalog
             .store()
-            .fetch_all(CANDIDATES, &args![now, self.worker.as_str(), CLAIM_ROUND])
+            .fetch_all(
+                CANDIDATES,
+                &args![now, self.worker.as_str(), renew_before, CLAIM_ROUND],
+            )
             .await?;
-        let mut held = Vec::new();
-        for candidate in &candidates {
-            let (owner, webhook_id) = (candidate.text("owner")?, candidate.text("webhook_id")?);
-            let scoped = self.catalog.with_scope(scope_of_owner(&owner)?);
-            let claimed = scoped
-                .transaction(TxOptions::write(), |tx| {
-                    let (id, worker) = (webhook_id.clone(), self.worker.clone());
-                    async move {
-                        let now = now_micros();
-                        let until = now.saturating_add(micros(lease));
-                        let rows = tx
-                            .write_returning(&CLAIM, &args![id, worker, until, now])
-                            .await?;
-                        rows.first()
-                            .map(|row| {
-                                Ok(HeldWebhook {
-                                    webhook: webhook_from_row(row)?,
-                                    secret: row.text("secret")?,
-                                })
-                            })
-                            .transpose()
-                    }
-                    .boxed()
-                })
-                .await?;
-            held.extend(claimed);
+        let mut mine = Vec::new();
+        let mut free = Vec::new();
+        for row in &candidates {
+            let key = (scope_of_owner(&row.text("owner")?)?, row.text("webhook_id")?);
+            match row.opt_text("claimed_by")? {
+                Some(holder) if holder == self.worker => mine.push(key),
+                _ => free.push(key),
+            }
         }
-        Ok(held)
+        free.truncate(free.len().div_ceil(2));
+        let mut claimed = Claimed::default();
+        for (is_mine, (scope, webhook_id)) in mine
+            .into_iter()
+            .map(|k| (true, k))
+            .chain(free.into_iter().map(|k| (false, k)))
+        {
+            match self.claim_one(scope, &webhook_id, lease).await {
+                Ok(Some(held)) => claimed.held.push(held),
+                Ok(None) if is_mine => claimed.lost.push((scope, webhook_id)),
+                Ok(None) => {}
+                Err(e) => {
+                    if is_mine {
+                        claimed.lost.push((scope, webhook_id));
+                    }
+                    claimed.errors.push(e);
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Claims (or renews) one webhook for `lease`, unless a live lease of another worker
+    /// holds it or it is not active.
+    async fn claim_one(
+        &self,
+        scope: crate::tenant::Scope,
+        webhook_id: &str,
+        lease: Duration,
+    ) -> Result<Option<HeldWebhook>> {
+        self.catalog
+            .with_scope(scope)
+            .transaction(TxOptions::write(), |tx| {
+                let (id, worker) = (webhook_id.to_owned(), self.worker.clone());
+                async move {
+                    let now = now_micros();
+                    let until = now.saturating_add(micros(lease));
+                    let rows = tx
+                        .write_returning(&CLAIM, &args![id, worker, until, now])
+                        .await?;
+                    rows.first()
+                        .map(|row| {
+                            Ok(HeldWebhook {
+                                webhook: webhook_from_row(row)?,
+                                secret: row.text("secret")?,
+                            })
+                        })
+                        .transpose()
+                }
+                .boxed()
+            })
+            .await
     }
 
     /// Extends the lease of a webhook this worker holds. `false` when it no longer holds
@@ -293,6 +351,7 @@ impl WebhookDispatch {
         );
         let cursor = held.webhook.last_event_id;
         let attempt_args = self.attempt_args(held, attempt);
+        let owner = owner_of(held.webhook.tenant_id);
         let outcome = self
             .scoped(held)
             .transaction(TxOptions::write(), |tx| {
@@ -302,10 +361,11 @@ impl WebhookDispatch {
                     reason.clone(),
                 );
                 let attempt_args = attempt_args.clone();
+                let owner = owner.clone();
                 async move {
-                    tx.write(&RECORD_ATTEMPT, &attempt_args).await?;
-                    let args = args![id, worker, cursor, max_failures, reason, now_micros()];
+                    let args = args![id.as_str(), worker, cursor, max_failures, reason, now_micros()];
                     let rows = tx.write_returning(&FAIL, &args).await?;
+                    record_attempt(tx, !rows.is_empty(), &owner, &id, &attempt_args).await?;
                     match rows.first() {
                         None => Ok(AfterFailure::Lost),
                         Some(row) if row.text("state")? == WebhookState::Paused.as_str() => {
@@ -376,17 +436,19 @@ impl WebhookDispatch {
     ) -> Result<bool> {
         let cursor = held.webhook.last_event_id;
         let attempt_args = attempt.map(|a| self.attempt_args(held, a));
+        let owner = owner_of(held.webhook.tenant_id);
         let moved = self
             .scoped(held)
             .transaction(TxOptions::write(), |tx| {
                 let (id, worker) = (held.webhook.webhook_id.clone(), self.worker.clone());
-                let attempt_args = attempt_args.clone();
+                let (attempt_args, owner) = (attempt_args.clone(), owner.clone());
                 async move {
+                    let args = args![id.as_str(), worker, cursor, event_id, now_micros()];
+                    let moved = !tx.write_returning(&ADVANCE, &args).await?.is_empty();
                     if let Some(attempt_args) = &attempt_args {
-                        tx.write(&RECORD_ATTEMPT, attempt_args).await?;
+                        record_attempt(tx, moved, &owner, &id, attempt_args).await?;
                     }
-                    let args = args![id, worker, cursor, event_id, now_micros()];
-                    Ok(!tx.write_returning(&ADVANCE, &args).await?.is_empty())
+                    Ok(moved)
                 }
                 .boxed()
             })
@@ -414,4 +476,20 @@ impl WebhookDispatch {
             })
             .await
     }
+}
+
+/// Records an attempt of the webhook `id` (whose write just `held`, or did not), unless the
+/// webhook was deleted meanwhile: its record went with it, and nothing would prune a new
+/// one. An attempt of a webhook that was paused or taken over is recorded: it happened.
+async fn record_attempt(
+    tx: &mut crate::store::Tx,
+    held: bool,
+    owner: &str,
+    id: &str,
+    attempt_args: &[crate::store::Value],
+) -> Result<()> {
+    if held || tx.fetch_optional(EXISTS, &args![owner, id]).await?.is_some() {
+        tx.write(&RECORD_ATTEMPT, attempt_args).await?;
+    }
+    Ok(())
 }

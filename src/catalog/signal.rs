@@ -58,7 +58,11 @@ impl EventSignal {
             return;
         }
         // `changed` is cancel-safe: a commit heard while nobody waits is not lost.
-        let _ = tokio::time::timeout(POSTGRES_POLL, self.commits.changed()).await;
+        match tokio::time::timeout(POSTGRES_POLL, self.commits.changed()).await {
+            // The listener has stopped (its pool closed): poll.
+            Ok(Err(_)) => tokio::time::sleep(POSTGRES_POLL).await,
+            Ok(Ok(())) | Err(_) => {}
+        }
     }
 }
 

@@ -304,9 +304,16 @@ impl Catalog {
                 let (url, pattern) = (webhook.url.clone(), webhook.model_pattern.clone());
                 let since = webhook.since;
                 async move {
+                    let newest = tx.fetch_one(NEWEST_EVENT, &[]).await?.int("event_id")?;
                     let since = match since {
+                        Some(id) if id > newest => {
+                            return Err(CatalogError::invalid(
+                                "since",
+                                format!("{id} is after the newest event ({newest})"),
+                            ));
+                        }
                         Some(id) => id,
-                        None => tx.fetch_one(NEWEST_EVENT, &[]).await?.int("event_id")?,
+                        None => newest,
                     };
                     let args = args![webhook_id, url, kinds, pattern, secret, since, now_micros()];
                     let rows = tx.write_returning(&INSERT, &args).await?;

@@ -82,15 +82,17 @@ async fn webhooks_are_rows_of_their_scope(db: &TestDb) {
             .to_string();
         assert!(err.contains("url") && err.contains(why), "{url}: {err}");
     }
-    let err = db
-        .scoped(a)
-        .create_webhook(NewWebhook {
-            since: Some(-1),
-            ..NewWebhook::new("https://x.example/")
-        })
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("since"), "{err}");
+    for since in [-1, newest + 1] {
+        let err = db
+            .scoped(a)
+            .create_webhook(NewWebhook {
+                since: Some(since),
+                ..NewWebhook::new("https://x.example/")
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("since"), "{err}");
+    }
     assert_eq!(db.scoped(a).list_webhooks().await.unwrap().len(), 1);
 
     // Pause and resume.
@@ -159,13 +161,16 @@ async fn one_server_holds_a_webhook_at_a_time(db: &TestDb) {
     ));
     let one = WebhookDispatch::new(&db.catalog, "server-1").unwrap();
     let two = WebhookDispatch::new(&db.catalog, "server-2").unwrap();
-    let lease = Duration::from_millis(400);
-    let mut held = one.claim(lease).await.unwrap();
+    let lease = Duration::from_secs(60);
+    let mut held = one.claim(lease).await.unwrap().held;
     assert_eq!(held.len(), 1);
-    assert!(two.claim(lease).await.unwrap().is_empty(), "held by the first");
+    assert!(two.claim(lease).await.unwrap().held.is_empty(), "held by the first");
     let mut first = held.remove(0);
     assert_eq!(first.webhook.webhook_id, id);
     assert!(!format!("{first:?}").contains(first.secret()));
+    // Not due for renewal: the next round leaves it alone, and loses nothing.
+    let again = one.claim(lease).await.unwrap();
+    assert!(again.held.is_empty() && again.lost.is_empty(), "{again:?}");
 
     // The feed reads the webhook's scope from its cursor.
     let mut feed = one.feed(&first);
@@ -174,12 +179,16 @@ async fn one_server_holds_a_webhook_at_a_time(db: &TestDb) {
     assert!(one.delivered(&mut first, &attempt(e1, 200)).await.unwrap());
     assert_eq!(tenant.get_webhook(&id).await.unwrap().last_event_id, e1);
 
-    // The lease runs out; the second server takes the webhook at the stored cursor.
-    tokio::time::sleep(lease + Duration::from_millis(100)).await;
-    let mut taken = two.claim(Duration::from_secs(30)).await.unwrap();
+    // The lease runs out (renewed for a millisecond); the second server takes the webhook
+    // at the stored cursor.
+    assert!(one.renew(&first, Duration::from_millis(1)).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut taken = two.claim(lease).await.unwrap().held;
     assert_eq!(taken.len(), 1);
     let mut second = taken.remove(0);
     assert_eq!(second.webhook.last_event_id, e1);
+    // The first server's next round does not take it back.
+    assert!(one.claim(lease).await.unwrap().held.is_empty());
     // The first server's acknowledgement and renewal are refused; the attempt is recorded.
     assert!(!one.delivered(&mut first, &attempt(e2, 200)).await.unwrap());
     assert!(!one.renew(&first, lease).await.unwrap());
@@ -213,7 +222,7 @@ async fn one_server_holds_a_webhook_at_a_time(db: &TestDb) {
     let reason = paused.paused_reason.unwrap();
     assert!(reason.contains(&format!("3 failed deliveries in a row of event {e3}")), "{reason}");
     assert!(reason.contains("HTTP 502"), "{reason}");
-    assert!(two.claim(lease).await.unwrap().is_empty(), "a paused webhook is not delivered");
+    assert!(two.claim(lease).await.unwrap().held.is_empty(), "a paused webhook is not delivered");
 
     // Every attempt is a row of the webhook's scope: attempts number from 1 per event.
     let rows = sql(
@@ -244,14 +253,21 @@ async fn one_server_holds_a_webhook_at_a_time(db: &TestDb) {
 
     // Resumed: delivered again from the event that failed, counting afresh.
     tenant.resume_webhook(&id).await.unwrap();
-    let mut again = two.claim(lease).await.unwrap();
+    let mut again = two.claim(lease).await.unwrap().held;
     assert_eq!(again[0].webhook.last_event_id, e2);
     assert_eq!(again[0].webhook.failures, 0);
     // Pruning removes what is older than the bound, and deleting the webhook the rest.
     assert_eq!(two.prune(&again[0], 0).await.unwrap(), 0);
     assert_eq!(two.prune(&again[0], i64::MAX).await.unwrap(), 7);
+    // Paused by the operator: the holder's acknowledgement is refused until it resumes.
+    tenant.pause_webhook(&id, "freeze").await.unwrap();
+    assert!(!two.delivered(&mut again[0], &attempt(e3, 200)).await.unwrap());
+    tenant.resume_webhook(&id).await.unwrap();
     assert!(two.delivered(&mut again[0], &attempt(e3, 200)).await.unwrap());
+    assert_eq!(tenant.get_webhook(&id).await.unwrap().last_event_id, e3);
     tenant.delete_webhook(&id).await.unwrap();
+    // An attempt of a deleted webhook leaves no record.
+    assert!(!two.delivered(&mut again[0], &attempt(e3 + 1, 200)).await.unwrap());
     assert!(sql(db, Some(a), "SELECT * FROM jammi.public.webhook_deliveries")
         .await
         .unwrap()

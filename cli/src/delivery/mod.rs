@@ -1,14 +1,18 @@
 //! Webhook delivery in `jammi serve` (SPEC §16): at least once, in event-id order per
 //! webhook, from the durable cursor in the catalog.
 //!
-//! A keeper claims every active webhook no other live server holds, and extends the leases
-//! of those it holds, every third of a lease (`WebhookDispatch::claim`). Each held webhook
-//! gets a task of its own that reads its scope's events after its cursor, POSTs each that
-//! matches its filters (`request`), and moves the cursor only after a 2xx. A failure is
-//! recorded and retried after a backoff that doubles up to [`MAX_BACKOFF`]; the
-//! `max_failures`-th in a row pauses the webhook. A task whose lease is gone (its write is
-//! refused) ends; so does one hit by a database error, which the keeper starts again from
-//! the stored cursor at its next round.
+//! A keeper runs a round every quarter of a lease (at most every second): it renews the
+//! leases a third gone, claims half of the active webhooks no live lease holds (at least
+//! one; servers started together split them), and gives each held webhook a task
+//! (`WebhookDispatch::claim`). The task reads its scope's events after its cursor, POSTs
+//! each that matches its filters (`request`), and moves the cursor only after a 2xx. A
+//! failure is recorded and retried after a backoff that doubles up to [`MAX_BACKOFF`];
+//! the `max_failures`-th in a row pauses the webhook. Before each attempt the task checks
+//! that its lease outlasts the attempt (the lease is at least three timeouts, renewed long
+//! before it runs out), so a server never sends while another may hold the webhook. A
+//! task whose write is refused (its lease is gone, the webhook paused or deleted) ends; so
+//! does one hit by a database error, which the keeper starts again from the stored cursor
+//! when it claims the webhook again.
 //!
 //! A follower wakes when events commit (Postgres: `LISTEN`) or polls (SQLite); see
 //! `EventSignal`.
@@ -16,6 +20,8 @@
 mod request;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use jammi_catalog::{
@@ -26,6 +32,12 @@ use tokio::task::JoinHandle;
 
 /// The longest wait between two attempts at one event.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The shortest lease accepted.
+pub const MIN_LEASE: Duration = Duration::from_secs(1);
+/// The longest wait between two rounds of the keeper (claims, renewals).
+const MAX_ROUND: Duration = Duration::from_secs(1);
+/// What a lease must have left beyond the timeout for an attempt to start.
+const LEASE_MARGIN: Duration = Duration::from_millis(200);
 /// How often each held webhook's old attempts are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How often a cursor moved only past events that did not match is written, at most.
@@ -53,13 +65,21 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Starts delivering every active webhook of `catalog`'s database (an unscoped admin
+    /// Starts delivering the active webhooks of `catalog`'s database (an unscoped admin
     /// handle) as `worker`.
     pub async fn start(
         catalog: &Catalog,
         worker: &str,
         options: DeliveryOptions,
     ) -> Result<Delivery, String> {
+        if options.lease < MIN_LEASE || options.lease < options.timeout * 3 {
+            return Err(format!(
+                "--webhook-lease must be at least {} s and three times --webhook-timeout \
+                 ({} s), so that a server never sends after its lease may have run out",
+                MIN_LEASE.as_secs(),
+                options.timeout.as_secs_f64()
+            ));
+        }
         let dispatch = WebhookDispatch::new(catalog, worker).map_err(|e| e.to_string())?;
         let signal = catalog
             .event_signal()
@@ -81,16 +101,19 @@ impl Delivery {
     }
 
     /// Stops delivering and gives up every lease, so another server takes the webhooks
-    /// over at once. An attempt in flight is abandoned (its event is delivered again).
+    /// over at its next round. An attempt in flight is abandoned (its event is delivered
+    /// again).
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.keeper.await;
     }
 }
 
-/// A held webhook's task.
+/// A held webhook's task, and when its lease runs out (µs since the epoch), which the
+/// keeper moves on at each renewal and the task reads before each attempt.
 struct Running {
     held: HeldWebhook,
+    lease_until: Arc<AtomicI64>,
     task: JoinHandle<()>,
 }
 
@@ -104,12 +127,15 @@ struct Keeper {
 
 impl Keeper {
     async fn run(mut self, mut stopped: watch::Receiver<bool>) {
-        let round = self.options.lease / 3;
+        let round = (self.options.lease / 4).min(MAX_ROUND);
         let mut pruned_at: Option<Instant> = None;
         loop {
             self.claim().await;
             if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-                self.prune().await;
+                // In a task of its own: a slow prune must not delay the renewals.
+                let held: Vec<HeldWebhook> =
+                    self.running.values().map(|r| r.held.clone()).collect();
+                tokio::spawn(prune(self.dispatch.clone(), held, self.options.retention));
                 pruned_at = Some(Instant::now());
             }
             tokio::select! {
@@ -130,59 +156,72 @@ impl Keeper {
         }
     }
 
-    /// Claims what is free, extends what is held, starts a task for each held webhook
-    /// without a live one, and stops the tasks of webhooks no longer held.
+    /// One round: renews the leases due, claims some free webhooks, starts a task for each
+    /// new one, and stops the tasks of webhooks lost or whose task has ended.
     async fn claim(&mut self) {
-        let held = match self.dispatch.claim(self.options.lease).await {
-            Ok(held) => held,
+        let claimed = match self.dispatch.claim(self.options.lease).await {
+            Ok(claimed) => claimed,
             Err(e) => {
                 tracing::warn!("webhooks: cannot claim or renew leases: {e}");
                 return;
             }
         };
-        let mut still: HashMap<(Scope, String), Running> = HashMap::new();
-        for webhook in held {
-            let key = (webhook.webhook.tenant_id, webhook.webhook.webhook_id.clone());
-            match self.running.remove(&key) {
-                Some(running) if !running.task.is_finished() => {
-                    still.insert(key, running);
-                }
-                _ => {
-                    tracing::info!(
-                        "webhook {}: delivering to {} from event {}",
-                        webhook.webhook.webhook_id,
-                        webhook.webhook.url,
-                        webhook.webhook.last_event_id + 1
-                    );
-                    let follower = Follower {
-                        dispatch: self.dispatch.clone(),
-                        options: self.options.clone(),
-                        signal: self.signal.clone(),
-                        client: self.client.clone(),
-                    };
-                    let task = tokio::spawn(follower.run(webhook.clone()));
-                    still.insert(key, Running { held: webhook, task });
-                }
+        for e in &claimed.errors {
+            tracing::warn!("webhooks: cannot claim or renew a lease: {e}");
+        }
+        for key in claimed.lost {
+            if let Some(lost) = self.running.remove(&key) {
+                lost.task.abort();
+                tracing::info!("webhook {}: no longer delivered by this server", key.1);
             }
         }
-        // Lost: the lease ran out and another server took it, or it was paused or deleted.
-        for (_, lost) in self.running.drain() {
-            lost.task.abort();
+        // A task that ended (lost its lease, paused the webhook, met a database error)
+        // is started again from the stored cursor if the webhook is claimed again.
+        self.running.retain(|_, r| !r.task.is_finished());
+        for held in claimed.held {
+            let key = (held.webhook.tenant_id, held.webhook.webhook_id.clone());
+            let until = held.webhook.lease_expires_at.unwrap_or(0);
+            if let Some(running) = self.running.get(&key) {
+                running.lease_until.store(until, Ordering::SeqCst);
+                continue;
+            }
+            tracing::info!(
+                "webhook {}: delivering from event {}",
+                held.webhook.webhook_id,
+                held.webhook.last_event_id + 1
+            );
+            let lease_until = Arc::new(AtomicI64::new(until));
+            let follower = Follower {
+                dispatch: self.dispatch.clone(),
+                options: self.options.clone(),
+                signal: self.signal.clone(),
+                client: self.client.clone(),
+                lease_until: Arc::clone(&lease_until),
+            };
+            let task = tokio::spawn(follower.run(held.clone()));
+            self.running.insert(
+                key,
+                Running {
+                    held,
+                    lease_until,
+                    task,
+                },
+            );
         }
-        self.running = still;
     }
+}
 
-    async fn prune(&self) {
-        let Some(before) = micros_ago(self.options.retention) else {
-            return;
-        };
-        for running in self.running.values() {
-            if let Err(e) = self.dispatch.prune(&running.held, before).await {
-                tracing::warn!(
-                    "webhook {}: cannot prune old deliveries: {e}",
-                    running.held.webhook.webhook_id
-                );
-            }
+/// Prunes the old attempts of `held`.
+async fn prune(dispatch: WebhookDispatch, held: Vec<HeldWebhook>, retention: Duration) {
+    let Some(before) = micros_ago(retention) else {
+        return;
+    };
+    for webhook in &held {
+        if let Err(e) = dispatch.prune(webhook, before).await {
+            tracing::warn!(
+                "webhook {}: cannot prune old deliveries: {e}",
+                webhook.webhook.webhook_id
+            );
         }
     }
 }
@@ -200,6 +239,7 @@ struct Follower {
     options: DeliveryOptions,
     signal: EventSignal,
     client: reqwest::Client,
+    lease_until: Arc<AtomicI64>,
 }
 
 /// Why a follower stopped.
@@ -258,6 +298,9 @@ impl Follower {
     /// must stop.
     async fn deliver(&mut self, held: &mut HeldWebhook, event: &Event) -> Option<Stop> {
         loop {
+            if !self.lease_outlasts_an_attempt().await {
+                return Some(Stop::Lost);
+            }
             let attempt = request::attempt(&self.client, held, event).await;
             if attempt.error.is_none() {
                 return match self.dispatch.delivered(held, &attempt).await {
@@ -296,6 +339,33 @@ impl Follower {
             }
         }
     }
+}
+
+impl Follower {
+    /// Whether the lease outlasts an attempt that starts now, waiting a little for a
+    /// renewal that is late: a server sends only while no other can hold the webhook.
+    async fn lease_outlasts_an_attempt(&self) -> bool {
+        let needed = micros(self.options.timeout + LEASE_MARGIN);
+        let deadline = Instant::now() + self.options.lease;
+        while Instant::now() < deadline {
+            let left = self.lease_until.load(Ordering::SeqCst) - now_micros();
+            if left > needed {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+}
+
+/// Microseconds of `d`.
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Now, in microseconds since the epoch.
+fn now_micros() -> i64 {
+    micros_ago(Duration::ZERO).unwrap_or(0)
 }
 
 /// The wait after the `failures`-th failure in a row: `first`, doubled each time, at most

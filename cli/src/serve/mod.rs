@@ -64,21 +64,13 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
         .init();
     let catalog = crate::session::open_catalog(&options.db).await?;
     let tokens = Tokens::new(&catalog).map_err(|e| e.to_string())?;
-    let delivery = match options.webhooks.clone() {
-        Some(webhooks) => {
-            let worker = format!(
-                "jammi-serve {} pid {} {}",
-                options.listen,
-                std::process::id(),
-                uuid::Uuid::new_v4().simple()
-            );
-            Some(Delivery::start(&catalog, &worker, webhooks).await?)
-        }
-        None => None,
-    };
     let drain = Arc::new(drain::Drain::default());
-    let service =
-        service::CatalogService::new(catalog, tokens, options.limits, Arc::clone(&drain))?;
+    let service = service::CatalogService::new(
+        catalog.clone(),
+        tokens,
+        options.limits,
+        Arc::clone(&drain),
+    )?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -113,6 +105,18 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     let address = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    // Delivery starts once the server can serve: a failed start holds no lease.
+    let delivery = match options.webhooks.clone() {
+        Some(webhooks) => {
+            let worker = format!(
+                "jammi-serve {address} pid {} {}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            );
+            Some(Delivery::start(&catalog, &worker, webhooks).await?)
+        }
+        None => None,
+    };
     // The one line a script waits for (tests start the server on port 0 and read it).
     println!(
         "jammi serve: listening on {}://{address}",

@@ -43,8 +43,8 @@ fn create_webhook(db: &str, tenant: Option<TenantId>, options: &[&str]) -> (Stri
 async fn delivering_server(db: &str, extra: &[&str]) -> Server {
     let defaults = [
         ("--webhook-backoff", "50ms"),
-        ("--webhook-lease", "2s"),
-        ("--webhook-timeout", "2s"),
+        ("--webhook-lease", "3s"),
+        ("--webhook-timeout", "1s"),
     ];
     let mut options: Vec<&str> = defaults
         .iter()
@@ -53,6 +53,20 @@ async fn delivering_server(db: &str, extra: &[&str]) -> Server {
         .collect();
     options.extend_from_slice(extra);
     Server::start_with(db, &options).await
+}
+
+/// Waits until the webhook's cursor has reached `id` (the acknowledgement commits just
+/// after the receiver answers); the webhook then.
+async fn cursor_reaches(catalog: &Catalog, webhook_id: &str, id: i64) -> jammi_catalog::Webhook {
+    let start = std::time::Instant::now();
+    loop {
+        let webhook = catalog.get_webhook(webhook_id).await.unwrap();
+        // On Postgres the cursor also moves past other tenants' ids: at least `id`.
+        if webhook.last_event_id >= id || start.elapsed() > WAIT {
+            return webhook;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn event_ids(catalog: &Catalog) -> Vec<i64> {
@@ -182,14 +196,9 @@ async fn a_server_delivers_signed_filtered_events_in_order(db: &TestDb) {
     assert!(filtered.received().iter().all(|r| r.signed_with(&filtered_secret)));
 
     // Every attempt is recorded in the webhook's scope; the cursor is at the last event.
-    let deliveries = ours
-        .list_webhooks()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|w| w.webhook_id == every_id)
-        .unwrap();
-    assert_eq!(deliveries.last_event_id, *visible.last().unwrap());
+    let last = *visible.last().unwrap();
+    let webhook = cursor_reaches(&ours, &every_id, last).await;
+    assert!(webhook.last_event_id >= last, "{webhook:?}");
     let out = run(jammi(tempfile::tempdir().unwrap().path()).args([
         "--db",
         &db.url,
@@ -246,7 +255,7 @@ async fn failures_are_retried_in_order_and_a_dead_url_is_paused(db: &TestDb) {
             (events[2], 200, false),
         ]
     );
-    let webhook = ours.get_webhook(&id).await.unwrap();
+    let webhook = cursor_reaches(&ours, &id, events[2]).await;
     assert_eq!((webhook.last_event_id, webhook.failures), (events[2], 0));
 
     // The dead URL: paused after 4 failures in a row at its first event.
@@ -351,8 +360,8 @@ backend_tests!(
     a_killed_server_loses_nothing
 );
 
-/// Two servers on one Postgres: each event once between them; stopping one hands its
-/// webhooks to the other at once.
+/// Two servers on one Postgres: they share the webhooks, each event arrives once between
+/// them, and stopping one hands its webhooks to the other at its next round.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_servers_share_the_webhooks_of_one_postgres() {
     let Some(db) = TestDb::postgres().await else {
@@ -363,9 +372,25 @@ async fn two_servers_share_the_webhooks_of_one_postgres() {
     let webhooks: Vec<String> = (0..6)
         .map(|_| create_webhook(&db.url, Some(a), &["--url", &receiver.url()]).0)
         .collect();
-    let one = delivering_server(&db.url, &["--webhook-lease", "6s"]).await;
-    let two = delivering_server(&db.url, &["--webhook-lease", "6s"]).await;
+    // Started together, they split the webhooks (each round a server claims half of the
+    // free ones).
+    let (one, two) = tokio::join!(
+        delivering_server(&db.url, &["--webhook-lease", "6s"]),
+        delivering_server(&db.url, &["--webhook-lease", "6s"])
+    );
     let ours = db.scoped(a);
+    let holders = async || -> Vec<Option<String>> {
+        let webhooks = ours.list_webhooks().await.unwrap();
+        webhooks.into_iter().map(|w| w.claimed_by).collect()
+    };
+    for _ in 0..300 {
+        if holders().await.iter().all(Option::is_some) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let distinct: BTreeSet<Option<String>> = holders().await.into_iter().collect();
+    assert_eq!(distinct.len(), 2, "both servers deliver some: {distinct:?}");
     for i in 0..10 {
         ours.register_model(model(&format!("m{i}"))).await.unwrap();
     }
@@ -383,14 +408,6 @@ async fn two_servers_share_the_webhooks_of_one_postgres() {
     let counts = per_pair(&receiver.received());
     assert_eq!(counts.len(), 60);
     assert!(counts.values().all(|&n| n == 1), "each event once: {counts:?}");
-    let holders: BTreeSet<Option<String>> = ours
-        .list_webhooks()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|w| w.claimed_by)
-        .collect();
-    assert!(holders.iter().all(Option::is_some), "{holders:?}");
 
     // Stop the first: its webhooks go to the second at its next round (a third of a lease).
     assert!(one.terminate().await.success());
@@ -405,14 +422,8 @@ async fn two_servers_share_the_webhooks_of_one_postgres() {
     let counts = per_pair(&receiver.received());
     assert_eq!(counts.len(), 72);
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
-    let holders: BTreeSet<Option<String>> = ours
-        .list_webhooks()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|w| w.claimed_by)
-        .collect();
-    assert_eq!(holders.len(), 1, "all held by the remaining server: {holders:?}");
+    let distinct: BTreeSet<Option<String>> = holders().await.into_iter().collect();
+    assert_eq!(distinct.len(), 1, "all held by the remaining server: {distinct:?}");
     assert_eq!(webhooks.len(), 6);
     two.terminate().await;
     db.cleanup().await;
