@@ -79,9 +79,9 @@ pub mod validate;
 pub use access::{Access, Grant};
 pub use catalog::{
     AfterFailure, Attempt, Catalog, CreatedWebhook, EvalRun, Event, EventFeed, EventKind,
-    EventSignal, HeldWebhook, JobStatus, ModelAlias, ModelRecord, ModelStatus, ModelTag, NewEvalRun,
-    NewResultTable, NewTrainingJob, NewWebhook, RegisterModel, ResultTable, ResultTableStatus,
-    TrainingJob, Webhook, WebhookDispatch, WebhookState,
+    EventSignal, HeldWebhook, JobStatus, ModelAlias, ModelRecord, ModelStatus, ModelTag,
+    NewEvalRun, NewResultTable, NewTrainingJob, NewWebhook, RegisterModel, ResultTable,
+    ResultTableStatus, TrainingJob, Webhook, WebhookDispatch, WebhookState,
 };
 pub use error::{CatalogError, Result};
 pub use sql::register_catalog;

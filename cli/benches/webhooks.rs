@@ -32,8 +32,17 @@ struct Server(Child);
 impl Server {
     fn start(db: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_jammi"))
-            .args(["serve", "--db", db, "--listen", "127.0.0.1:0", "--webhook-lease", "3s",
-                   "--webhook-timeout", "1s"])
+            .args([
+                "serve",
+                "--db",
+                db,
+                "--listen",
+                "127.0.0.1:0",
+                "--webhook-lease",
+                "3s",
+                "--webhook-timeout",
+                "1s",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -90,30 +99,37 @@ fn latency(c: &mut Criterion) {
             .unwrap();
         let _server = Server::start(&db.url);
         // The server claims the webhook at its start.
-        rt.block_on(catalog.register_model(model("warm-up"))).unwrap();
+        rt.block_on(catalog.register_model(model("warm-up")))
+            .unwrap();
         rt.block_on(nth_arrival(&receiver, 1));
         let samples = Arc::new(Mutex::new(Vec::new()));
         let mut rng = Rng(7);
         let mut n = 0usize;
-        group.bench_function(BenchmarkId::new(format!("{backend}/latency"), "catalog"), |b| {
-            b.iter_custom(|rounds| {
-                rt.block_on(async {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..rounds {
-                        let pause = Duration::from_micros(rng.next_u64() % 100_000);
-                        tokio::time::sleep(pause).await;
-                        n += 1;
-                        catalog.register_model(model(&format!("m{n}"))).await.unwrap();
-                        let committed = Instant::now();
-                        let arrived = nth_arrival(&receiver, n + 1).await;
-                        let took = arrived.saturating_duration_since(committed);
-                        samples.lock().unwrap().push(took);
-                        total += took;
-                    }
-                    total
+        group.bench_function(
+            BenchmarkId::new(format!("{backend}/latency"), "catalog"),
+            |b| {
+                b.iter_custom(|rounds| {
+                    rt.block_on(async {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..rounds {
+                            let pause = Duration::from_micros(rng.next_u64() % 100_000);
+                            tokio::time::sleep(pause).await;
+                            n += 1;
+                            catalog
+                                .register_model(model(&format!("m{n}")))
+                                .await
+                                .unwrap();
+                            let committed = Instant::now();
+                            let arrived = nth_arrival(&receiver, n + 1).await;
+                            let took = arrived.saturating_duration_since(committed);
+                            samples.lock().unwrap().push(took);
+                            total += took;
+                        }
+                        total
+                    })
                 })
-            })
-        });
+            },
+        );
         let client = reqwest::Client::new();
         let body = rt
             .block_on(catalog.list_events())
@@ -122,12 +138,15 @@ fn latency(c: &mut Criterion) {
             .unwrap()
             .to_json()
             .to_string();
-        group.bench_function(BenchmarkId::new(format!("{backend}/latency"), "bare_post"), |b| {
-            b.to_async(&rt).iter(|| async {
-                let sent = client.post(receiver.url()).body(body.clone()).send().await;
-                assert!(sent.unwrap().status().is_success());
-            })
-        });
+        group.bench_function(
+            BenchmarkId::new(format!("{backend}/latency"), "bare_post"),
+            |b| {
+                b.to_async(&rt).iter(|| async {
+                    let sent = client.post(receiver.url()).body(body.clone()).send().await;
+                    assert!(sent.unwrap().status().is_success());
+                })
+            },
+        );
         let mut all = samples.lock().unwrap().clone();
         let (p50, p99) = (quantile(&mut all, 0.5), quantile(&mut all, 0.99));
         percentiles.insert(
@@ -161,30 +180,33 @@ fn backlog(c: &mut Criterion) {
         rt.block_on(generate_models(&db.catalog, BACKLOG, 1));
         let catalog: Catalog = db.catalog.with_scope(Some(owner));
         let _server = Server::start(&db.url);
-        group.bench_function(BenchmarkId::new(format!("{backend}/backlog"), "catalog"), |b| {
-            b.iter_custom(|rounds| {
-                rt.block_on(async {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..rounds {
-                        // A new webhook replays the whole backlog.
-                        let receiver = Receiver::start().await;
-                        let webhook = catalog
-                            .create_webhook(NewWebhook {
-                                since: Some(0),
-                                ..NewWebhook::new(receiver.url())
-                            })
-                            .await
-                            .unwrap()
-                            .webhook;
-                        let first = nth_arrival(&receiver, 1).await;
-                        let last = nth_arrival(&receiver, BACKLOG as usize).await;
-                        total += last.duration_since(first);
-                        catalog.delete_webhook(&webhook.webhook_id).await.unwrap();
-                    }
-                    total
+        group.bench_function(
+            BenchmarkId::new(format!("{backend}/backlog"), "catalog"),
+            |b| {
+                b.iter_custom(|rounds| {
+                    rt.block_on(async {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..rounds {
+                            // A new webhook replays the whole backlog.
+                            let receiver = Receiver::start().await;
+                            let webhook = catalog
+                                .create_webhook(NewWebhook {
+                                    since: Some(0),
+                                    ..NewWebhook::new(receiver.url())
+                                })
+                                .await
+                                .unwrap()
+                                .webhook;
+                            let first = nth_arrival(&receiver, 1).await;
+                            let last = nth_arrival(&receiver, BACKLOG as usize).await;
+                            total += last.duration_since(first);
+                            catalog.delete_webhook(&webhook.webhook_id).await.unwrap();
+                        }
+                        total
+                    })
                 })
-            })
-        });
+            },
+        );
         let receiver = rt.block_on(Receiver::start());
         let client = reqwest::Client::new();
         let bodies: Vec<String> = rt
@@ -193,14 +215,17 @@ fn backlog(c: &mut Criterion) {
             .iter()
             .map(|e| e.to_json().to_string())
             .collect();
-        group.bench_function(BenchmarkId::new(format!("{backend}/backlog"), "bare_posts"), |b| {
-            b.to_async(&rt).iter(|| async {
-                for body in &bodies {
-                    let sent = client.post(receiver.url()).body(body.clone()).send().await;
-                    assert!(sent.unwrap().status().is_success());
-                }
-            })
-        });
+        group.bench_function(
+            BenchmarkId::new(format!("{backend}/backlog"), "bare_posts"),
+            |b| {
+                b.to_async(&rt).iter(|| async {
+                    for body in &bodies {
+                        let sent = client.post(receiver.url()).body(body.clone()).send().await;
+                        assert!(sent.unwrap().status().is_success());
+                    }
+                })
+            },
+        );
         rt.block_on(db.cleanup());
     }
     group.finish();

@@ -12,11 +12,7 @@ const LIST: &str = "SELECT webhook_id, url, event_kinds, model_pattern, state, p
      last_event_id, failures, claimed_by, tenant_id, created_at \
      FROM jammi.public.webhooks ORDER BY created_at, webhook_id";
 
-pub async fn create(
-    db: &str,
-    tenant: Option<TenantId>,
-    webhook: NewWebhook,
-) -> Result<(), String> {
+pub async fn create(db: &str, tenant: Option<TenantId>, webhook: NewWebhook) -> Result<(), String> {
     let created = catalog(db, tenant)
         .await?
         .create_webhook(webhook)

@@ -221,7 +221,10 @@ impl WebhookDispatch {
         let mut mine = Vec::new();
         let mut free = Vec::new();
         for row in &candidates {
-            let key = (scope_of_owner(&row.text("owner")?)?, row.text("webhook_id")?);
+            let key = (
+                scope_of_owner(&row.text("owner")?)?,
+                row.text("webhook_id")?,
+            );
             match row.opt_text("claimed_by")? {
                 Some(holder) if holder == self.worker => mine.push(key),
                 _ => free.push(key),
@@ -363,7 +366,14 @@ impl WebhookDispatch {
                 let attempt_args = attempt_args.clone();
                 let owner = owner.clone();
                 async move {
-                    let args = args![id.as_str(), worker, cursor, max_failures, reason, now_micros()];
+                    let args = args![
+                        id.as_str(),
+                        worker,
+                        cursor,
+                        max_failures,
+                        reason,
+                        now_micros()
+                    ];
                     let rows = tx.write_returning(&FAIL, &args).await?;
                     record_attempt(tx, !rows.is_empty(), &owner, &id, &attempt_args).await?;
                     match rows.first() {
@@ -488,7 +498,12 @@ async fn record_attempt(
     id: &str,
     attempt_args: &[crate::store::Value],
 ) -> Result<()> {
-    if held || tx.fetch_optional(EXISTS, &args![owner, id]).await?.is_some() {
+    if held
+        || tx
+            .fetch_optional(EXISTS, &args![owner, id])
+            .await?
+            .is_some()
+    {
         tx.write(&RECORD_ATTEMPT, attempt_args).await?;
     }
     Ok(())

@@ -4,9 +4,9 @@
 //! pool, so a host can hand every request its own scoped handle cheaply.
 
 mod aliases;
+mod dispatch;
 mod eval_runs;
 mod events;
-mod dispatch;
 mod feed;
 mod key;
 mod models;
@@ -18,13 +18,13 @@ mod training_jobs;
 mod webhooks;
 
 pub use aliases::ModelAlias;
+pub use dispatch::{AfterFailure, Attempt, HeldWebhook, WebhookDispatch};
 pub use eval_runs::{EvalRun, NewEvalRun};
 pub use events::{Event, EventKind};
 pub use feed::EventFeed;
-pub use signal::EventSignal;
 pub use models::{ModelRecord, ModelStatus, RegisterModel};
 pub use result_tables::{NewResultTable, ResultTable, ResultTableStatus};
-pub use dispatch::{AfterFailure, Attempt, HeldWebhook, WebhookDispatch};
+pub use signal::EventSignal;
 pub use tags::ModelTag;
 pub use training_jobs::{JobStatus, NewTrainingJob, TrainingJob};
 pub use webhooks::{CreatedWebhook, NewWebhook, Webhook, WebhookState};

@@ -300,7 +300,8 @@ impl Catalog {
         });
         let created = self
             .transaction(TxOptions::write().needing(Access::Admin), |tx| {
-                let (webhook_id, secret, kinds) = (webhook_id.clone(), secret.clone(), kinds.clone());
+                let (webhook_id, secret, kinds) =
+                    (webhook_id.clone(), secret.clone(), kinds.clone());
                 let (url, pattern) = (webhook.url.clone(), webhook.model_pattern.clone());
                 let since = webhook.since;
                 async move {
@@ -395,7 +396,8 @@ impl Catalog {
 
     /// Refuses a handle below admin access, naming what it tried.
     fn require_webhook_admin(&self) -> Result<()> {
-        self.access().require(Access::Admin, "administering webhooks")
+        self.access()
+            .require(Access::Admin, "administering webhooks")
     }
 
     async fn set_webhook_state(

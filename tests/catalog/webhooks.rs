@@ -7,8 +7,8 @@ use std::time::Duration;
 use datafusion::prelude::SessionConfig;
 use jammi_catalog::sql::session::SessionTemplate;
 use jammi_catalog::{
-    Access, AfterFailure, Attempt, CatalogError, EventKind, ModelTask, NewWebhook,
-    RegisterModel, TenantId, WebhookDispatch, WebhookState,
+    Access, AfterFailure, Attempt, CatalogError, EventKind, ModelTask, NewWebhook, RegisterModel,
+    TenantId, WebhookDispatch, WebhookState,
 };
 use jammi_testkit::{TestDb, backend_tests, cells};
 
@@ -26,7 +26,11 @@ fn attempt(event_id: i64, status: u16) -> Attempt {
     }
 }
 
-async fn sql(db: &TestDb, tenant: Option<TenantId>, statement: &str) -> Result<Vec<Vec<String>>, String> {
+async fn sql(
+    db: &TestDb,
+    tenant: Option<TenantId>,
+    statement: &str,
+) -> Result<Vec<Vec<String>>, String> {
     let ctx = SessionTemplate::new(SessionConfig::new()).context(&db.catalog.with_scope(tenant));
     let df = ctx.sql(statement).await.map_err(|e| e.to_string())?;
     Ok(cells(&df.collect().await.map_err(|e| e.to_string())?))
@@ -47,7 +51,10 @@ async fn webhooks_are_rows_of_their_scope(db: &TestDb) {
         .unwrap();
     let w = &created.webhook;
     assert!(created.secret.starts_with("whsec_") && created.secret.len() == 6 + 64);
-    assert!(!format!("{created:?}").contains(&created.secret), "Debug hides it");
+    assert!(
+        !format!("{created:?}").contains(&created.secret),
+        "Debug hides it"
+    );
     assert_eq!(w.state, WebhookState::Active);
     assert_eq!(w.tenant_id, Some(a));
     assert_eq!(w.last_event_id, newest, "from now on by default");
@@ -60,14 +67,25 @@ async fn webhooks_are_rows_of_their_scope(db: &TestDb) {
         db.scoped(b).delete_webhook(&id).await,
         db.scoped(b).pause_webhook(&id, "no").await.map(|_| ()),
     ] {
-        assert!(matches!(result, Err(CatalogError::NotFound { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(CatalogError::NotFound { .. })),
+            "{result:?}"
+        );
     }
     // Administering webhooks is an admin's.
     let writer = db.scoped(a).narrowed(Access::Write);
-    let refused = writer.create_webhook(NewWebhook::new("https://x.example/")).await;
-    assert!(matches!(refused, Err(CatalogError::PermissionDenied { .. })), "{refused:?}");
+    let refused = writer
+        .create_webhook(NewWebhook::new("https://x.example/"))
+        .await;
+    assert!(
+        matches!(refused, Err(CatalogError::PermissionDenied { .. })),
+        "{refused:?}"
+    );
     let refused = writer.delete_webhook(&id).await;
-    assert!(matches!(refused, Err(CatalogError::PermissionDenied { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(CatalogError::PermissionDenied { .. })),
+        "{refused:?}"
+    );
     // Bad input names the field and writes nothing.
     for (url, why) in [
         ("file:///etc/passwd", "scheme"),
@@ -96,15 +114,26 @@ async fn webhooks_are_rows_of_their_scope(db: &TestDb) {
     assert_eq!(db.scoped(a).list_webhooks().await.unwrap().len(), 1);
 
     // Pause and resume.
-    let paused = db.scoped(a).pause_webhook(&id, "deploy freeze").await.unwrap();
+    let paused = db
+        .scoped(a)
+        .pause_webhook(&id, "deploy freeze")
+        .await
+        .unwrap();
     assert_eq!(paused.state, WebhookState::Paused);
     assert_eq!(paused.paused_reason.as_deref(), Some("deploy freeze"));
     let resumed = db.scoped(a).resume_webhook(&id).await.unwrap();
-    assert_eq!((resumed.state, resumed.paused_reason), (WebhookState::Active, None));
+    assert_eq!(
+        (resumed.state, resumed.paused_reason),
+        (WebhookState::Active, None)
+    );
 
     // SQL: tenant-filtered, without the secret, read-only.
-    let rows = sql(db, Some(a), "SELECT webhook_id, url, event_kinds, model_pattern, state \
-         FROM jammi.public.webhooks")
+    let rows = sql(
+        db,
+        Some(a),
+        "SELECT webhook_id, url, event_kinds, model_pattern, state \
+         FROM jammi.public.webhooks",
+    )
     .await
     .unwrap();
     assert_eq!(
@@ -117,10 +146,23 @@ async fn webhooks_are_rows_of_their_scope(db: &TestDb) {
             "active".into()
         ]]
     );
-    assert!(sql(db, Some(b), "SELECT * FROM jammi.public.webhooks").await.unwrap().is_empty());
-    let all = sql(db, Some(a), "SELECT * FROM jammi.public.webhooks").await.unwrap();
-    assert!(!all.concat().iter().any(|cell| cell.contains(&created.secret)));
-    let err = sql(db, Some(a), "SELECT secret FROM jammi.public.webhooks").await.unwrap_err();
+    assert!(
+        sql(db, Some(b), "SELECT * FROM jammi.public.webhooks")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let all = sql(db, Some(a), "SELECT * FROM jammi.public.webhooks")
+        .await
+        .unwrap();
+    assert!(
+        !all.concat()
+            .iter()
+            .any(|cell| cell.contains(&created.secret))
+    );
+    let err = sql(db, Some(a), "SELECT secret FROM jammi.public.webhooks")
+        .await
+        .unwrap_err();
     assert!(err.contains("secret"), "{err}");
     for statement in [
         "INSERT INTO jammi.public.webhooks (url) VALUES ('https://x.example/')",
@@ -164,7 +206,10 @@ async fn one_server_holds_a_webhook_at_a_time(db: &TestDb) {
     let lease = Duration::from_secs(60);
     let mut held = one.claim(lease).await.unwrap().held;
     assert_eq!(held.len(), 1);
-    assert!(two.claim(lease).await.unwrap().held.is_empty(), "held by the first");
+    assert!(
+        two.claim(lease).await.unwrap().held.is_empty(),
+        "held by the first"
+    );
     let mut first = held.remove(0);
     assert_eq!(first.webhook.webhook_id, id);
     assert!(!format!("{first:?}").contains(first.secret()));
@@ -174,7 +219,13 @@ async fn one_server_holds_a_webhook_at_a_time(db: &TestDb) {
 
     // The feed reads the webhook's scope from its cursor.
     let mut feed = one.feed(&first);
-    let read: Vec<i64> = feed.next_events().await.unwrap().iter().map(|e| e.event_id).collect();
+    let read: Vec<i64> = feed
+        .next_events()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
     assert_eq!(read, [e1, e2]);
     assert!(one.delivered(&mut first, &attempt(e1, 200)).await.unwrap());
     assert_eq!(tenant.get_webhook(&id).await.unwrap().last_event_id, e1);
@@ -192,7 +243,10 @@ async fn one_server_holds_a_webhook_at_a_time(db: &TestDb) {
     // The first server's acknowledgement and renewal are refused; the attempt is recorded.
     assert!(!one.delivered(&mut first, &attempt(e2, 200)).await.unwrap());
     assert!(!one.renew(&first, lease).await.unwrap());
-    assert_eq!(one.failed(&mut first, &attempt(e2, 500), 3).await.unwrap(), AfterFailure::Lost);
+    assert_eq!(
+        one.failed(&mut first, &attempt(e2, 500), 3).await.unwrap(),
+        AfterFailure::Lost
+    );
     assert_eq!(tenant.get_webhook(&id).await.unwrap().last_event_id, e1);
     // So is a holder's write from a stale cursor.
     let mut stale = second.clone();
@@ -220,9 +274,15 @@ async fn one_server_holds_a_webhook_at_a_time(db: &TestDb) {
     assert_eq!(paused.state, WebhookState::Paused);
     assert_eq!(paused.claimed_by, None);
     let reason = paused.paused_reason.unwrap();
-    assert!(reason.contains(&format!("3 failed deliveries in a row of event {e3}")), "{reason}");
+    assert!(
+        reason.contains(&format!("3 failed deliveries in a row of event {e3}")),
+        "{reason}"
+    );
     assert!(reason.contains("HTTP 502"), "{reason}");
-    assert!(two.claim(lease).await.unwrap().held.is_empty(), "a paused webhook is not delivered");
+    assert!(
+        two.claim(lease).await.unwrap().held.is_empty(),
+        "a paused webhook is not delivered"
+    );
 
     // Every attempt is a row of the webhook's scope: attempts number from 1 per event.
     let rows = sql(
@@ -246,10 +306,12 @@ async fn one_server_holds_a_webhook_at_a_time(db: &TestDb) {
             expect(e3, 3, 502),
         ]
     );
-    assert!(sql(db, None, "SELECT * FROM jammi.public.webhook_deliveries")
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        sql(db, None, "SELECT * FROM jammi.public.webhook_deliveries")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Resumed: delivered again from the event that failed, counting afresh.
     tenant.resume_webhook(&id).await.unwrap();
@@ -261,17 +323,31 @@ async fn one_server_holds_a_webhook_at_a_time(db: &TestDb) {
     assert_eq!(two.prune(&again[0], i64::MAX).await.unwrap(), 7);
     // Paused by the operator: the holder's acknowledgement is refused until it resumes.
     tenant.pause_webhook(&id, "freeze").await.unwrap();
-    assert!(!two.delivered(&mut again[0], &attempt(e3, 200)).await.unwrap());
+    assert!(
+        !two.delivered(&mut again[0], &attempt(e3, 200))
+            .await
+            .unwrap()
+    );
     tenant.resume_webhook(&id).await.unwrap();
-    assert!(two.delivered(&mut again[0], &attempt(e3, 200)).await.unwrap());
+    assert!(
+        two.delivered(&mut again[0], &attempt(e3, 200))
+            .await
+            .unwrap()
+    );
     assert_eq!(tenant.get_webhook(&id).await.unwrap().last_event_id, e3);
     tenant.delete_webhook(&id).await.unwrap();
     // An attempt of a deleted webhook leaves no record.
-    assert!(!two.delivered(&mut again[0], &attempt(e3 + 1, 200)).await.unwrap());
-    assert!(sql(db, Some(a), "SELECT * FROM jammi.public.webhook_deliveries")
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        !two.delivered(&mut again[0], &attempt(e3 + 1, 200))
+            .await
+            .unwrap()
+    );
+    assert!(
+        sql(db, Some(a), "SELECT * FROM jammi.public.webhook_deliveries")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 backend_tests!(

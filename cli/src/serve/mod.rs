@@ -65,12 +65,8 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     let catalog = crate::session::open_catalog(&options.db).await?;
     let tokens = Tokens::new(&catalog).map_err(|e| e.to_string())?;
     let drain = Arc::new(drain::Drain::default());
-    let service = service::CatalogService::new(
-        catalog.clone(),
-        tokens,
-        options.limits,
-        Arc::clone(&drain),
-    )?;
+    let service =
+        service::CatalogService::new(catalog.clone(), tokens, options.limits, Arc::clone(&drain))?;
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health

@@ -85,18 +85,35 @@ async fn the_webhook_commands_administer_a_scopes_webhooks(db: &TestDb) {
     let (id, secret) = create_webhook(
         &db.url,
         Some(a),
-        &["--url", "https://ci.example.com/hook", "--events", "alias_set", "--model", "fraud-*"],
+        &[
+            "--url",
+            "https://ci.example.com/hook",
+            "--events",
+            "alias_set",
+            "--model",
+            "fraud-*",
+        ],
     );
     assert!(secret.starts_with("whsec_"), "{secret}");
     let list = |tenant: TenantId| {
-        run(jammi(dir.path()).args(["--db", &db.url, "--tenant", &tenant.to_string(), "webhook", "list"]))
+        run(jammi(dir.path()).args([
+            "--db",
+            &db.url,
+            "--tenant",
+            &tenant.to_string(),
+            "webhook",
+            "list",
+        ]))
     };
     let out = list(a);
     assert!(out.status.success(), "{}", stderr(&out));
     let listed = stdout(&out);
     assert!(listed.contains(&id) && listed.contains("alias_set") && listed.contains("fraud-*"));
     assert!(!listed.contains(&secret), "the secret is shown once");
-    assert!(!stdout(&list(b)).contains(&id), "another tenant does not see it");
+    assert!(
+        !stdout(&list(b)).contains(&id),
+        "another tenant does not see it"
+    );
 
     let act = |tenant: TenantId, args: &[&str]| {
         run(jammi(dir.path())
@@ -104,7 +121,11 @@ async fn the_webhook_commands_administer_a_scopes_webhooks(db: &TestDb) {
             .args(args))
     };
     let out = act(b, &["delete", &id]);
-    assert_eq!(out.status.code(), Some(1), "another tenant's webhook is not found");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "another tenant's webhook is not found"
+    );
     assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
     let out = act(a, &["pause", &id, "--reason", "freeze"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -113,7 +134,16 @@ async fn the_webhook_commands_administer_a_scopes_webhooks(db: &TestDb) {
     let out = act(a, &["create", "--url", "ftp://example.com/x"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("http or https"), "{}", stderr(&out));
-    let out = act(a, &["create", "--url", "https://x.example/", "--events", "no_such_kind"]);
+    let out = act(
+        a,
+        &[
+            "create",
+            "--url",
+            "https://x.example/",
+            "--events",
+            "no_such_kind",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(act(a, &["delete", &id]).status.success());
     assert!(!stdout(&list(a)).contains(&id));
@@ -142,10 +172,20 @@ async fn a_server_delivers_signed_filtered_events_in_order(db: &TestDb) {
     ours.register_model(model("fraud-v1")).await.unwrap();
     theirs.register_model(model("fraud-v1")).await.unwrap();
     ours.register_model(model("ranker")).await.unwrap();
-    db.global().register_model(model("fraud-global")).await.unwrap();
-    ours.set_model_alias("fraud-v1", "champion", 1).await.unwrap();
-    ours.set_model_tag("fraud-v1", 1, "stage", "prod").await.unwrap();
-    theirs.set_model_alias("fraud-v1", "champion", 1).await.unwrap();
+    db.global()
+        .register_model(model("fraud-global"))
+        .await
+        .unwrap();
+    ours.set_model_alias("fraud-v1", "champion", 1)
+        .await
+        .unwrap();
+    ours.set_model_tag("fraud-v1", 1, "stage", "prod")
+        .await
+        .unwrap();
+    theirs
+        .set_model_alias("fraud-v1", "champion", 1)
+        .await
+        .unwrap();
 
     // The scope's events: its own and global ones, never the other tenant's.
     let visible = event_ids(&ours).await;
@@ -159,10 +199,16 @@ async fn a_server_delivers_signed_filtered_events_in_order(db: &TestDb) {
         visible.len()
     );
     let got = everything.acknowledged();
-    assert_eq!(got.iter().map(|r| r.event_id()).collect::<Vec<_>>(), visible);
+    assert_eq!(
+        got.iter().map(|r| r.event_id()).collect::<Vec<_>>(),
+        visible
+    );
     for r in &got {
         assert!(r.signed_with(&every_secret), "{:?}", r.headers);
-        assert!(!r.signed_with(&filtered_secret), "another secret does not verify");
+        assert!(
+            !r.signed_with(&filtered_secret),
+            "another secret does not verify"
+        );
         assert_eq!(r.header("jammi-webhook-id"), every_id);
         assert_eq!(r.header("content-type"), "application/json");
         assert_eq!(r.json()["event_id"], r.event_id());
@@ -170,7 +216,10 @@ async fn a_server_delivers_signed_filtered_events_in_order(db: &TestDb) {
     }
     let champion = &got[3].json();
     assert_eq!(champion["kind"], "alias_set");
-    assert_eq!(champion["state"]["alias"], "champion", "the state is a JSON object");
+    assert_eq!(
+        champion["state"]["alias"], "champion",
+        "the state is a JSON object"
+    );
     // Delivery ids are unique per attempt.
     let ids: BTreeSet<&str> = got.iter().map(|r| r.header("jammi-delivery-id")).collect();
     assert_eq!(ids.len(), got.len());
@@ -183,7 +232,10 @@ async fn a_server_delivers_signed_filtered_events_in_order(db: &TestDb) {
         .iter()
         .map(|r| {
             let json = r.json();
-            (json["kind"].as_str().unwrap().to_owned(), json["model_id"].as_str().unwrap().to_owned())
+            (
+                json["kind"].as_str().unwrap().to_owned(),
+                json["model_id"].as_str().unwrap().to_owned(),
+            )
         })
         .collect();
     let expected = [
@@ -193,7 +245,12 @@ async fn a_server_delivers_signed_filtered_events_in_order(db: &TestDb) {
     ]
     .map(|(k, m)| (k.to_owned(), m.to_owned()));
     assert_eq!(kinds, expected);
-    assert!(filtered.received().iter().all(|r| r.signed_with(&filtered_secret)));
+    assert!(
+        filtered
+            .received()
+            .iter()
+            .all(|r| r.signed_with(&filtered_secret))
+    );
 
     // Every attempt is recorded in the webhook's scope; the cursor is at the last event.
     let last = *visible.last().unwrap();
@@ -229,7 +286,10 @@ async fn failures_are_retried_in_order_and_a_dead_url_is_paused(db: &TestDb) {
     ]);
     let (id, _) = create_webhook(&db.url, Some(a), &["--url", &receiver.url()]);
     // A port nothing listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let (dead_id, _) = create_webhook(&db.url, Some(a), &["--url", &format!("http://{dead}/")]);
     let server = delivering_server(
         &db.url,
@@ -241,9 +301,20 @@ async fn failures_are_retried_in_order_and_a_dead_url_is_paused(db: &TestDb) {
         ours.register_model(model(name)).await.unwrap();
     }
     let events = event_ids(&ours).await;
-    assert!(receiver.wait_until(WAIT, |r| r.iter().filter(|r| r.status == 200 && !r.late).count() >= 3).await);
+    assert!(
+        receiver
+            .wait_until(WAIT, |r| r
+                .iter()
+                .filter(|r| r.status == 200 && !r.late)
+                .count()
+                >= 3)
+            .await
+    );
     let got = receiver.received();
-    let order: Vec<(i64, u16, bool)> = got.iter().map(|r| (r.event_id(), r.status, r.late)).collect();
+    let order: Vec<(i64, u16, bool)> = got
+        .iter()
+        .map(|r| (r.event_id(), r.status, r.late))
+        .collect();
     assert_eq!(
         order,
         [
@@ -273,7 +344,10 @@ async fn failures_are_retried_in_order_and_a_dead_url_is_paused(db: &TestDb) {
     .expect("the dead URL's webhook is paused");
     let reason = paused.paused_reason.unwrap();
     assert!(
-        reason.contains(&format!("4 failed deliveries in a row of event {}", events[0])),
+        reason.contains(&format!(
+            "4 failed deliveries in a row of event {}",
+            events[0]
+        )),
         "{reason}"
     );
     assert!(reason.contains("cannot connect"), "{reason}");
@@ -333,11 +407,15 @@ async fn a_killed_server_loses_nothing(db: &TestDb) {
     let all: BTreeSet<i64> = events.iter().copied().collect();
     assert!(
         receiver
-            .wait_until(WAIT * 2, |r| all.is_subset(&r.iter().map(|r| r.event_id()).collect()))
+            .wait_until(WAIT * 2, |r| all
+                .is_subset(&r.iter().map(|r| r.event_id()).collect()))
             .await,
         "every event arrives after the restart"
     );
-    let after: Vec<i64> = receiver.received()[before..].iter().map(|r| r.event_id()).collect();
+    let after: Vec<i64> = receiver.received()[before..]
+        .iter()
+        .map(|r| r.event_id())
+        .collect();
     assert!(
         after.iter().all(|&e| e > acknowledged),
         "nothing acknowledged ({acknowledged}) is delivered again: {after:?}"
@@ -407,7 +485,10 @@ async fn two_servers_share_the_webhooks_of_one_postgres() {
     };
     let counts = per_pair(&receiver.received());
     assert_eq!(counts.len(), 60);
-    assert!(counts.values().all(|&n| n == 1), "each event once: {counts:?}");
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "each event once: {counts:?}"
+    );
 
     // Stop the first: its webhooks go to the second at its next round (a third of a lease).
     assert!(one.terminate().await.success());
@@ -415,7 +496,9 @@ async fn two_servers_share_the_webhooks_of_one_postgres() {
         ours.register_model(model(&format!("m{i}"))).await.unwrap();
     }
     assert!(
-        receiver.wait_until(Duration::from_secs(60), |r| r.len() >= 72).await,
+        receiver
+            .wait_until(Duration::from_secs(60), |r| r.len() >= 72)
+            .await,
         "{} of 72",
         receiver.received().len()
     );
@@ -423,7 +506,11 @@ async fn two_servers_share_the_webhooks_of_one_postgres() {
     assert_eq!(counts.len(), 72);
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
     let distinct: BTreeSet<Option<String>> = holders().await.into_iter().collect();
-    assert_eq!(distinct.len(), 1, "all held by the remaining server: {distinct:?}");
+    assert_eq!(
+        distinct.len(),
+        1,
+        "all held by the remaining server: {distinct:?}"
+    );
     assert_eq!(webhooks.len(), 6);
     two.terminate().await;
     db.cleanup().await;
@@ -448,7 +535,10 @@ async fn an_event_that_commits_late_is_delivered_in_order() {
     // Hold an event id open the way the catalog appends (transaction id first).
     let mut held = sqlx::PgConnection::connect(&db.url).await.unwrap();
     sqlx::raw_sql("BEGIN").execute(&mut held).await.unwrap();
-    sqlx::raw_sql("SELECT pg_current_xact_id()").execute(&mut held).await.unwrap();
+    sqlx::raw_sql("SELECT pg_current_xact_id()")
+        .execute(&mut held)
+        .await
+        .unwrap();
     sqlx::query(
         "INSERT INTO events (owner, event_time, kind, entity, row_key, model_id, version, state) \
          VALUES ($1, 0, 'model_registered', 'models', 'late::1', 'late', 1, NULL)",
@@ -459,7 +549,11 @@ async fn an_event_that_commits_late_is_delivered_in_order() {
     .unwrap();
     ours.register_model(model("after")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!(receiver.received().len(), 1, "the later id waits for the gap");
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "the later id waits for the gap"
+    );
     sqlx::raw_sql("COMMIT").execute(&mut held).await.unwrap();
     assert!(receiver.wait_until(WAIT, |r| r.len() >= 3).await);
     let names: Vec<String> = receiver
@@ -479,7 +573,10 @@ async fn the_readme_receiver_deploys_a_new_champion() {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let db = TestDb::sqlite().await;
     let a = TenantId::random();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/webhook_receiver.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/webhook_receiver.py"
+    );
     // The secret comes from `jammi webhook create`, so the receiver starts second: give
     // the webhook the port of a listener the receiver then takes over.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -497,8 +594,14 @@ async fn the_readme_receiver_deploys_a_new_champion() {
         .spawn()
         .expect("python3 runs the receiver");
     let mut lines = BufReader::new(receiver.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap();
-    assert_eq!(first.as_deref(), Some(format!("listening on {port}").as_str()));
+    let first = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first.as_deref(),
+        Some(format!("listening on {port}").as_str())
+    );
 
     // A forged delivery is refused.
     let forged = reqwest::Client::new()
@@ -514,11 +617,22 @@ async fn the_readme_receiver_deploys_a_new_champion() {
 
     let server = delivering_server(&db.url, &[]).await;
     let ours = db.scoped(a);
-    ours.register_model(model("acme/support-embed")).await.unwrap();
-    ours.register_model(model("acme/support-embed")).await.unwrap();
-    ours.set_model_alias("acme/support-embed", "staging", 2).await.unwrap();
-    ours.set_model_alias("acme/support-embed", "champion", 2).await.unwrap();
-    let line = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap();
+    ours.register_model(model("acme/support-embed"))
+        .await
+        .unwrap();
+    ours.register_model(model("acme/support-embed"))
+        .await
+        .unwrap();
+    ours.set_model_alias("acme/support-embed", "staging", 2)
+        .await
+        .unwrap();
+    ours.set_model_alias("acme/support-embed", "champion", 2)
+        .await
+        .unwrap();
+    let line = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(line.as_deref(), Some("deploy acme/support-embed version 2"));
     server.terminate().await;
 }
