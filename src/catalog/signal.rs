@@ -58,10 +58,10 @@ impl EventSignal {
             return;
         }
         // `changed` is cancel-safe: a commit heard while nobody waits is not lost.
-        match tokio::time::timeout(POSTGRES_POLL, self.commits.changed()).await {
+        let waited = tokio::time::timeout(POSTGRES_POLL, self.commits.changed()).await;
+        if let Ok(Err(_)) = waited {
             // The listener has stopped (its pool closed): poll.
-            Ok(Err(_)) => tokio::time::sleep(POSTGRES_POLL).await,
-            Ok(Ok(())) | Err(_) => {}
+            tokio::time::sleep(POSTGRES_POLL).await;
         }
     }
 }
@@ -84,7 +84,7 @@ impl Catalog {
         };
         Ok(EventSignal {
             commits,
-            listener: listener,
+            listener,
         })
     }
 }
