@@ -7,14 +7,17 @@
 //! runs out. A round claims half of the free webhooks (at least one), so servers started
 //! together split them; one started later takes webhooks over as they are released or
 //! their leases run out. Leases are timed by each server's clock: servers sharing a
-//! database must keep their clocks in step, far closer than a lease. Every write about a held webhook is a compare-and-set on the lease *and* on
-//! the cursor the holder last wrote: a server whose lease ran out, or whose view of the
-//! cursor is stale, writes nothing and learns that it lost the webhook. So the cursor
-//! never moves backwards and never past an event that was not acknowledged, and a
-//! duplicate delivery needs a lease to run out mid-attempt.
+//! database must keep their clocks in step, far closer than a lease.
 //!
-//! Every attempt is recorded (`webhook_deliveries`), whether or not the lease still holds:
-//! it happened. Reading and writing a webhook's rows runs in its owner's scope, so the
+//! Every write about a held webhook is a compare-and-set on the lease, the active state
+//! *and* the cursor the holder last wrote: a server whose lease ran out, whose webhook was
+//! paused, or whose view of the cursor is stale, writes nothing and learns that it lost
+//! the webhook. So the cursor never moves backwards and never past an event that was not
+//! acknowledged, and a duplicate delivery needs a server to stop between the receiver's
+//! answer and the acknowledgement's commit.
+//!
+//! Every attempt is recorded (`webhook_deliveries`), whether or not the lease still holds
+//! (it happened), unless the webhook was deleted meanwhile. Reading and writing a webhook's rows runs in its owner's scope, so the
 //! store's owner check holds here as everywhere; only finding the candidates reads every
 //! owner's webhooks, which is why a [`WebhookDispatch`] is built only from an unscoped
 //! admin handle (the server's own).

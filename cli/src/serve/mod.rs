@@ -144,7 +144,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
     shutdown_signal().await;
     tracing::info!("shutting down: new calls are refused; waiting for calls in flight");
     if let Some(delivery) = delivery {
-        // Another server takes this one's webhooks over at once.
+        // Released: another server takes these webhooks over at its next round.
         delivery.stop().await;
     }
     health
