@@ -82,10 +82,7 @@ impl Catalog {
                 Some(Arc::new(Listening(tokio::spawn(listen(listener, notify)))))
             }
         };
-        Ok(EventSignal {
-            commits,
-            listener,
-        })
+        Ok(EventSignal { commits, listener })
     }
 }
 
