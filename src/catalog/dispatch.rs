@@ -19,8 +19,8 @@
 //! Every attempt is recorded (`webhook_deliveries`), whether or not the lease still holds
 //! (it happened), unless the webhook was deleted meanwhile. Reading and writing a
 //! webhook's rows runs in its owner's scope, so the store's owner check holds here as
-//! everywhere; only finding the candidates reads every owner's webhooks, which is why a [`WebhookDispatch`] is built only from an unscoped
-//! admin handle (the server's own).
+//! everywhere; only finding the candidates reads every owner's webhooks, which is why a
+//! [`WebhookDispatch`] is built only from an unscoped admin handle (the server's own).
 
 use std::time::Duration;
 
