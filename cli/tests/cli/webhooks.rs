@@ -69,6 +69,21 @@ async fn cursor_reaches(catalog: &Catalog, webhook_id: &str, id: i64) -> jammi_c
     }
 }
 
+/// `jammi -c sql --format csv` as `tenant`.
+fn csv_query(db: &str, tenant: TenantId, sql: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    run(jammi(dir.path()).args([
+        "--db",
+        db,
+        "--tenant",
+        &tenant.to_string(),
+        "--format",
+        "csv",
+        "-c",
+        sql,
+    ]))
+}
+
 async fn event_ids(catalog: &Catalog) -> Vec<i64> {
     catalog
         .list_events()
@@ -256,19 +271,14 @@ async fn a_server_delivers_signed_filtered_events_in_order(db: &TestDb) {
     let last = *visible.last().unwrap();
     let webhook = cursor_reaches(&ours, &every_id, last).await;
     assert!(webhook.last_event_id >= last, "{webhook:?}");
-    let out = run(jammi(tempfile::tempdir().unwrap().path()).args([
-        "--db",
+    let out = csv_query(
         &db.url,
-        "--tenant",
-        &a.to_string(),
-        "--format",
-        "csv",
-        "-c",
+        a,
         &format!(
             "SELECT count(*) AS n FROM jammi.public.webhook_deliveries \
              WHERE webhook_id = '{every_id}' AND status_code = 200"
         ),
-    ]));
+    );
     assert_eq!(stdout(&out), "n\n5\n", "{}", stderr(&out));
     let code = server.terminate().await;
     assert!(code.success(), "{code:?}");
@@ -352,14 +362,9 @@ async fn failures_are_retried_in_order_and_a_dead_url_is_paused(db: &TestDb) {
     );
     assert!(reason.contains("cannot connect"), "{reason}");
 
-    let out = run(jammi(tempfile::tempdir().unwrap().path()).args([
-        "--db",
+    let out = csv_query(
         &db.url,
-        "--tenant",
-        &a.to_string(),
-        "--format",
-        "csv",
-        "-c",
+        a,
         &format!(
             "SELECT webhook_id = '{id}' AS ours, attempt, status_code, \
                error LIKE '%no answer%' AS timed_out \
@@ -367,7 +372,7 @@ async fn failures_are_retried_in_order_and_a_dead_url_is_paused(db: &TestDb) {
              ORDER BY ours, attempted_at",
             events[0]
         ),
-    ]));
+    );
     assert_eq!(
         stdout(&out),
         "ours,attempt,status_code,timed_out\n\
