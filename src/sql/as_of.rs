@@ -96,7 +96,7 @@ fn micros_of(name: &str, instant: &Expr, session: &dyn Session) -> Result<i64> {
 
 /// The rows of `table` at `at`.
 #[derive(Debug)]
-struct AsOfTable {
+pub(crate) struct AsOfTable {
     table: &'static TableDef,
     schema: SchemaRef,
     at: i64,
@@ -140,7 +140,7 @@ impl TableProvider for AsOfTable {
 
 /// Replays the log when executed and returns the rows as one batch.
 #[derive(Debug)]
-struct AsOfExec {
+pub(crate) struct AsOfExec {
     table: &'static TableDef,
     catalog: Catalog,
     at: i64,

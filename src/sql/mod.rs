@@ -30,6 +30,8 @@
 //!   them by grant and text (the server's).
 //! - [`session`] — sessions derived cheaply from a template built once (one per call of
 //!   the server, per `execute` of the Python package, the CLI's).
+//! - [`wire`] — the catalog's plan nodes as bytes and back, for engines that run a plan in
+//!   other processes (Ballista, SPEC §17; the codecs are in `jammi-ballista`).
 //! - [`limits`] — what one call of a scalar function may build, and a statement's
 //!   deadline inside a batch (for sessions that run other people's SQL: the server's).
 
@@ -86,6 +88,7 @@ pub mod script;
 pub mod session;
 mod table;
 mod tables;
+pub mod wire;
 
 use std::sync::Arc;
 

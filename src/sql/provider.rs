@@ -9,7 +9,7 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::Result;
 
 use super::SCHEMA_NAME;
-use super::table::CatalogTable;
+use super::table::{CatalogTable, TableBinding};
 use super::tables::ALL;
 use crate::catalog::Catalog;
 
@@ -50,7 +50,12 @@ impl JammiSchemaProvider {
         JammiSchemaProvider {
             tables: ALL
                 .iter()
-                .map(|def| Arc::new(CatalogTable::new(def, bound.clone())))
+                .map(|def| {
+                    let binding = bound
+                        .clone()
+                        .map_or(TableBinding::Session, TableBinding::Lent);
+                    Arc::new(CatalogTable::new(def, binding))
+                })
                 .collect(),
         }
     }

@@ -50,16 +50,36 @@ pub(crate) enum ScanSource {
         relation: Arc<Relation>,
         order: Arc<[SortKey]>,
     },
+    /// One catalog table, by a statement planned in another process and shipped here
+    /// (`sql::wire`): the SQL with its parameters, tenant predicate, filters and limit in
+    /// it, run as it came.
+    Shipped {
+        table: &'static TableDef,
+        sql: Arc<str>,
+        args: Arc<[Value]>,
+    },
 }
 
 impl ScanSource {
     /// The catalog tables read, as EXPLAIN names them.
     fn names(&self) -> String {
         match self {
-            ScanSource::Table(table) => table.name.to_owned(),
+            ScanSource::Table(table) | ScanSource::Shipped { table, .. } => table.name.to_owned(),
             ScanSource::Join { relation, .. } => relation.table_names().join("+"),
         }
     }
+}
+
+/// A one-table scan as it travels between processes (`sql::wire`).
+#[derive(Debug)]
+pub(crate) struct ShippedScan {
+    pub table: &'static TableDef,
+    /// The table's columns it reads, by position, in the scan's order.
+    pub columns: Vec<usize>,
+    pub sql: String,
+    pub args: Vec<Value>,
+    pub scope: Scope,
+    pub visible_rows: Option<u64>,
 }
 
 /// Reads the visible rows of one catalog table, or of a join of catalog tables.
@@ -146,6 +166,58 @@ impl CatalogScanExec {
         }
     }
 
+    /// The scan as it travels to another process (`sql::wire`): one table's statement with
+    /// the planned filters and limit (the dynamic filters stay behind; the operators that
+    /// offer them apply them themselves), or `None` for a join sent whole.
+    pub(crate) fn to_shipped(&self) -> Option<ShippedScan> {
+        let table = match self.source {
+            ScanSource::Table(table) | ScanSource::Shipped { table, .. } => table,
+            ScanSource::Join { .. } => return None,
+        };
+        let (sql, args) = self.planned_statement();
+        let columns = self
+            .columns
+            .iter()
+            .map(|c| table.columns.iter().position(|d| std::ptr::eq(d, *c)))
+            .collect::<Option<Vec<usize>>>()?;
+        Some(ShippedScan {
+            table,
+            columns,
+            sql,
+            args,
+            scope: self.scope,
+            visible_rows: self.visible_rows,
+        })
+    }
+
+    /// The store it reads.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The scan [`to_shipped`](Self::to_shipped) described, reading from `store`.
+    pub(crate) fn from_shipped(shipped: ShippedScan, store: Store) -> Result<Self> {
+        let ShippedScan {
+            table,
+            columns: indices,
+            sql,
+            args,
+            scope,
+            visible_rows,
+        } = shipped;
+        let schema = Arc::new(table.schema().project(&indices)?);
+        let columns = indices.iter().map(|&i| &table.columns[i]).collect();
+        let source = ScanSource::Shipped {
+            table,
+            sql: sql.into(),
+            args: args.into(),
+        };
+        Ok(
+            CatalogScanExec::new(source, store, scope, columns, schema, Vec::new(), None)
+                .with_visible_rows(visible_rows),
+        )
+    }
+
     /// The statement with the planned filters only, as EXPLAIN shows it before a run.
     fn planned_statement(&self) -> (String, Vec<Value>) {
         select_statement(
@@ -174,6 +246,10 @@ fn select_statement(
     limit: Option<usize>,
     backend: Backend,
 ) -> (String, Vec<Value>) {
+    if let ScanSource::Shipped { sql, args, .. } = source {
+        // Planned where it came from, tenant predicate and all; nothing is added here.
+        return (sql.to_string(), args.to_vec());
+    }
     let mut sql = String::from("SELECT ");
     if columns.is_empty() {
         sql.push('1');
@@ -194,6 +270,8 @@ fn select_statement(
             args.push(Value::from(owner));
             render_conjunction(predicates, backend, &mut sql, &mut args);
         }
+        // Returned as it came, above.
+        ScanSource::Shipped { .. } => {}
         ScanSource::Join { relation, order } => {
             sql.push_str(" FROM (");
             relation.render(&owner, backend, &mut sql, &mut args);

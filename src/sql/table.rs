@@ -24,22 +24,36 @@ use crate::tenant::owner_of;
 /// A catalog table. Registered by [`register_catalog`](super::register_catalog) it holds
 /// no scope: `scan`, `insert_into` and `delete_from` take the catalog and scope of the
 /// session they are called for (`sql::binding`). Lent to a foreign session (`sql::foreign`),
-/// whose configuration cannot carry that binding, it is bound to one catalog handle.
+/// or decoded from a plan shipped to another process (`sql::wire`), whose configuration
+/// cannot carry that binding, it is bound to one catalog handle.
 /// Planning reads no rows: the database is read by the scan node when the plan executes.
 /// It may count them, now and then, for the scan's statistics (`store::estimates`).
 #[derive(Debug)]
 pub(crate) struct CatalogTable {
     def: &'static TableDef,
     schema: SchemaRef,
-    bound: Option<Catalog>,
+    binding: TableBinding,
+}
+
+/// Whose catalog handle a [`CatalogTable`] acts with.
+#[derive(Clone, Debug)]
+pub(crate) enum TableBinding {
+    /// The executing session's (`sql::binding`): registered by `register_catalog`.
+    Session,
+    /// One handle, lent to a foreign session (`sql::foreign`), whose planner is not the
+    /// catalog's: reads only.
+    Lent(Catalog),
+    /// One handle, carried by a plan that a session of the catalog's own planned (with its
+    /// guard) and shipped to another process to finish (`sql::wire`): reads and `INSERT`.
+    Shipped(Catalog),
 }
 
 impl CatalogTable {
-    pub fn new(def: &'static TableDef, bound: Option<Catalog>) -> Self {
+    pub fn new(def: &'static TableDef, binding: TableBinding) -> Self {
         CatalogTable {
             def,
             schema: def.schema(),
-            bound,
+            binding,
         }
     }
 
@@ -48,16 +62,21 @@ impl CatalogTable {
         self.def
     }
 
+    /// Whose handle it acts with.
+    pub fn binding(&self) -> &TableBinding {
+        &self.binding
+    }
+
     /// Whether it acts for the session that runs it (not for a handle it was lent with).
     pub fn takes_session_scope(&self) -> bool {
-        self.bound.is_none()
+        matches!(self.binding, TableBinding::Session)
     }
 
     /// The catalog handle a statement in `state` acts for.
     fn catalog(&self, state: &dyn Session) -> Result<Catalog> {
-        match &self.bound {
-            Some(catalog) => Ok(catalog.clone()),
-            None => bound_catalog(state.config_options()),
+        match &self.binding {
+            TableBinding::Lent(catalog) | TableBinding::Shipped(catalog) => Ok(catalog.clone()),
+            TableBinding::Session => bound_catalog(state.config_options()),
         }
     }
 }
@@ -136,7 +155,7 @@ impl TableProvider for CatalogTable {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if self.bound.is_some() {
+        if let TableBinding::Lent(_) = self.binding {
             // Lent to a foreign session (`sql::foreign`): its planner has already cast the
             // values into the integer columns, where `2.5` becomes `2`, and the guard that
             // keeps them exact does not run there.
@@ -183,7 +202,17 @@ impl TableProvider for CatalogTable {
         state: &dyn Session,
         filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if self.bound.is_some() {
+        if let TableBinding::Shipped(_) = self.binding {
+            // The delete plan does not travel (`sql::wire`): refused while planning, where
+            // nothing has been read or written yet.
+            return plan_err!(
+                "DELETE FROM jammi.public.{} cannot run on a distributed engine (Ballista): \
+                 the catalog deletes in one process; nothing was deleted. Run the statement \
+                 in a session of the catalog's own (register_catalog on a SessionContext)",
+                self.def.name
+            );
+        }
+        if let TableBinding::Lent(_) = self.binding {
             // Lent to a foreign session: DataFusion's FFI does not carry `delete_from`, but
             // a host in this same library gets the provider back unwrapped, and its session
             // has no guard to refuse the DELETE forms DataFusion 55 gets wrong.

@@ -37,8 +37,43 @@ pub(super) async fn connect(url: &str) -> Result<Pool> {
     sqlite(url).await
 }
 
+/// Whether `url` names the in-memory SQLite database (one per connection, one per process).
+pub(super) fn is_in_memory(url: &str) -> bool {
+    let url = url.trim();
+    url == "sqlite::memory:" || url == ":memory:"
+}
+
+/// `url` with its password (in the authority, or a `password=` query parameter) replaced
+/// by `***`, for messages and logs. A URL that does not parse is shown by its scheme only,
+/// in case the password is what does not parse.
+pub(super) fn redacted(url: &str) -> String {
+    let url = url.trim();
+    if !url.contains("://") {
+        return url.to_owned();
+    }
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            if parsed.query_pairs().any(|(k, _)| k == "password") {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k == "password" { "***".into() } else { v };
+                        (k.into_owned(), v.into_owned())
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            parsed.to_string()
+        }
+        Err(_) => format!("{}://…", url.split("://").next().unwrap_or_default()),
+    }
+}
+
 async fn sqlite(url: &str) -> Result<Pool> {
-    let in_memory = url == "sqlite::memory:" || url == ":memory:";
+    let in_memory = is_in_memory(url);
     // What SQLite opens (a `file:` URI keeps the URL's options, `?mode=ro` and the like,
     // which SQLite reads itself), and the file it is.
     let (open, file) = if in_memory {
@@ -78,4 +113,25 @@ async fn sqlite(url: &str) -> Result<Pool> {
     .await
     .map_err(|e| CatalogError::Unavailable(sqlx::Error::Protocol(e.to_string())))??;
     Ok(Pool::Sqlite(pool))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_hides_passwords_only() {
+        assert_eq!(
+            redacted("postgres://jammi:s3cret@db:5432/catalog?sslmode=require"),
+            "postgres://jammi:***@db:5432/catalog?sslmode=require"
+        );
+        assert_eq!(
+            redacted("postgres://db/catalog?user=jammi&password=s3cret"),
+            "postgres://db/catalog?user=jammi&password=***"
+        );
+        assert_eq!(redacted("postgres://db/catalog"), "postgres://db/catalog");
+        assert_eq!(redacted("sqlite:///tmp/c.db"), "sqlite:///tmp/c.db");
+        assert_eq!(redacted("/tmp/c.db"), "/tmp/c.db");
+        assert_eq!(redacted("postgres://u:p@[bad/x"), "postgres://…");
+    }
 }

@@ -198,6 +198,12 @@ impl StoreStats {
     }
 }
 
+/// `url` with its password (in the authority, or a `password=` query parameter) replaced
+/// by `***`: what messages and logs may show of a database URL.
+pub fn redacted_url(url: &str) -> String {
+    connect::redacted(url)
+}
+
 /// A connection pool to the catalog database, migrated to the current schema.
 ///
 /// Cheap to clone: clones share the pool. A store opened by [`Store::connect`] allows every
@@ -207,6 +213,9 @@ impl StoreStats {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// The URL it was opened with, as given (credentials included: never printed; see
+    /// [`Store::redacted_url`]). Plans shipped to other processes carry it (`sql::wire`).
+    url: Arc<str>,
     scans: ScanSlots,
     retry: RetryPolicy,
     stats: Arc<StoreStats>,
@@ -252,6 +261,7 @@ impl Store {
     async fn connect_once(url: &str) -> Result<Self> {
         let pool = connect::connect(url).await?;
         let store = Store {
+            url: Arc::from(url.trim()),
             scans: ScanSlots::for_pool(&pool),
             pool,
             retry: RetryPolicy::default(),
@@ -284,6 +294,23 @@ impl Store {
     /// The most any transaction on this store may do.
     pub fn ceiling(&self) -> Access {
         self.ceiling
+    }
+
+    /// The URL the store was opened with, credentials included (for `sql::wire` only).
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL the store was opened with, its password (if any) replaced by `***`: what
+    /// messages and logs may show.
+    pub fn redacted_url(&self) -> String {
+        redacted_url(&self.url)
+    }
+
+    /// Whether the database lives in this process's memory (`sqlite::memory:`), where no
+    /// other process or pool can reach it.
+    pub fn in_memory(&self) -> bool {
+        connect::is_in_memory(&self.url)
     }
 
     /// Which database this store talks to.

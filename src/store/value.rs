@@ -10,8 +10,8 @@ use super::sqlite::SqliteRow;
 
 use crate::error::{CatalogError, Result};
 
-/// One bind parameter.
-#[derive(Clone, Debug, PartialEq)]
+/// One bind parameter. Serializable, for scans shipped to other processes (`sql::wire`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     /// A text value, or a NULL text.
     Text(Option<String>),

@@ -58,6 +58,24 @@ impl CatalogSink {
     }
 }
 
+impl CatalogSink {
+    /// What the sink carries to another process (`sql::wire`): the table, the handle it
+    /// writes with, and whether it reads its input first.
+    pub fn parts(&self) -> (&'static TableDef, &Catalog, bool) {
+        (self.table, &self.catalog, self.read_first)
+    }
+
+    /// The sink [`parts`](Self::parts) described.
+    pub fn from_parts(table: &'static TableDef, catalog: Catalog, read_first: bool) -> Self {
+        CatalogSink {
+            table,
+            catalog,
+            schema: table.schema(),
+            read_first,
+        }
+    }
+}
+
 fn contains(plan: &dyn ExecutionPlan, found: &dyn Fn(&dyn ExecutionPlan) -> bool) -> bool {
     found(plan)
         || plan

@@ -57,6 +57,7 @@ macro_rules! catalog_udf {
     };
 }
 
+pub(crate) mod bound;
 mod delete_model;
 mod register_model;
 mod set_model_alias;

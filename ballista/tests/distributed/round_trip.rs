@@ -1,0 +1,312 @@
+//! Plans with catalog tables, scans, INSERT and functions encoded to bytes by the codecs and
+//! decoded in a session that has no catalog of its own: they run to the same rows, act
+//! for the scope and access level they were encoded with, and nothing that cannot travel
+//! is encoded.
+
+use std::sync::Arc;
+
+use datafusion::physical_plan::collect;
+use datafusion::prelude::SessionContext;
+use datafusion_proto::bytes::{
+    logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
+    physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+};
+use jammi_ballista::{JammiLogicalCodec, JammiPhysicalCodec, ProcessStores};
+use jammi_catalog::sql::wire::Stores;
+use jammi_catalog::{Access, Catalog};
+use jammi_testkit::fixture::{populate, tenant_a, tenant_b};
+use jammi_testkit::{TestDb, backend_tests, cells};
+
+use super::{local_session, rows};
+
+const MODELS: &str = "SELECT model_id, version, base_model_id FROM jammi.public.models \
+                      WHERE model_type = 'embedding' ORDER BY model_id, version";
+
+/// `sql` planned in `catalog`'s session, its optimized logical plan carried as bytes and
+/// run in a session with no catalog.
+async fn run_logical(catalog: &Catalog, sql: &str) -> datafusion::error::Result<Vec<Vec<String>>> {
+    let planned = local_session(catalog)
+        .sql(sql)
+        .await?
+        .into_optimized_plan()?;
+    let bytes = logical_plan_to_bytes_with_extension_codec(
+        &planned,
+        &JammiLogicalCodec::new(Some(catalog)),
+    )?;
+    let elsewhere = SessionContext::new();
+    let decoded = logical_plan_from_bytes_with_extension_codec(
+        &bytes,
+        &elsewhere.task_ctx(),
+        &JammiLogicalCodec::new(None),
+    )?;
+    let batches = elsewhere
+        .execute_logical_plan(decoded)
+        .await?
+        .collect()
+        .await?;
+    Ok(cells(&batches))
+}
+
+/// `sql` planned physically in `catalog`'s session, carried as bytes and run in a session
+/// with no catalog.
+async fn run_physical(catalog: &Catalog, sql: &str) -> datafusion::error::Result<Vec<Vec<String>>> {
+    let planned = local_session(catalog)
+        .sql(sql)
+        .await?
+        .create_physical_plan()
+        .await?;
+    let bytes = physical_plan_to_bytes_with_extension_codec(
+        planned,
+        &JammiPhysicalCodec::new(Some(catalog)),
+    )?;
+    let elsewhere = SessionContext::new();
+    let decoded = physical_plan_from_bytes_with_extension_codec(
+        &bytes,
+        &elsewhere.task_ctx(),
+        &JammiPhysicalCodec::new(None),
+    )?;
+    Ok(cells(&collect(decoded, elsewhere.task_ctx()).await?))
+}
+
+async fn scans_travel_with_their_scope(db: &TestDb) {
+    populate(&db.catalog).await;
+    for tenant in [tenant_a(), tenant_b()] {
+        let catalog = db.scoped(tenant);
+        let here = rows(&local_session(&catalog), MODELS).await;
+        assert!(!here.is_empty());
+        assert_eq!(run_logical(&catalog, MODELS).await.unwrap(), here);
+        assert_eq!(run_physical(&catalog, MODELS).await.unwrap(), here);
+    }
+    // The other tenant's rows never appear, whatever session decodes the plan.
+    let a = run_physical(&db.scoped(tenant_a()), MODELS).await.unwrap();
+    assert!(a.iter().all(|r| !r[0].starts_with("b-")), "{a:?}");
+    assert!(a.iter().any(|r| r[0].starts_with("a-")), "{a:?}");
+    // A filter and an aggregate over the scan.
+    let sql =
+        "SELECT eval_type, count(*) FROM jammi.public.eval_runs GROUP BY eval_type ORDER BY 1";
+    let a = db.scoped(tenant_a());
+    assert_eq!(
+        run_physical(&a, sql).await.unwrap(),
+        rows(&local_session(&a), sql).await
+    );
+}
+
+async fn writes_travel_with_their_grant(db: &TestDb) {
+    populate(&db.catalog).await;
+    let a = db.scoped(tenant_a());
+    let inserted = run_logical(
+        &a,
+        "INSERT INTO jammi.public.eval_runs (run_id, model_id, eval_type, metrics) \
+         VALUES ('wired-1', 'a-embed', 'retrieval', '{\"ndcg\": 0.5}')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(inserted, vec![vec!["1"]]);
+    let inserted = run_physical(
+        &a,
+        "INSERT INTO jammi.public.eval_runs (run_id, model_id, eval_type, metrics) \
+         VALUES ('wired-2', 'a-embed', 'retrieval', '{}')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(inserted, vec![vec!["1"]]);
+    let registered = run_physical(
+        &a,
+        "SELECT register_model('wired', NULL, 'embedding', 'candle', 'text_embedding')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(registered, vec![vec!["1"]]);
+    let registered = run_logical(
+        &a,
+        "SELECT register_model('wired', NULL, 'embedding', 'candle', 'text_embedding')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(registered, vec![vec!["2"]]);
+    // Written in tenant A's scope, and only there.
+    let runs = "SELECT run_id, model_version FROM jammi.public.eval_runs WHERE run_id LIKE 'wired%' ORDER BY 1";
+    assert_eq!(
+        rows(&local_session(&a), runs).await,
+        vec![vec!["wired-1", "2"], vec!["wired-2", "2"]]
+    );
+    assert!(
+        rows(&local_session(&db.scoped(tenant_b())), runs)
+            .await
+            .is_empty()
+    );
+    let wired = "SELECT version FROM jammi.public.models WHERE model_id = 'wired' ORDER BY 1";
+    assert_eq!(
+        rows(&local_session(&a), wired).await,
+        vec![vec!["1"], vec!["2"]]
+    );
+    assert!(rows(&local_session(&db.global()), wired).await.is_empty());
+}
+
+async fn decoding_never_widens_the_grant(db: &TestDb) {
+    populate(&db.catalog).await;
+    let reader = db.scoped(tenant_a()).narrowed(Access::Read);
+    let register =
+        "SELECT register_model('not-written', NULL, 'embedding', 'candle', 'text_embedding')";
+    for outcome in [
+        run_physical(&reader, register).await,
+        run_logical(&reader, register).await,
+    ] {
+        let err = outcome.unwrap_err().to_string();
+        assert!(
+            err.contains("permission") || err.contains("denied"),
+            "{err}"
+        );
+    }
+    let err = run_physical(
+        &reader,
+        "INSERT INTO jammi.public.eval_runs (run_id, model_id, eval_type, metrics) \
+         VALUES ('not-written', 'a-embed', 'retrieval', '{}')",
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("permission") || err.contains("denied"),
+        "{err}"
+    );
+    let a = db.scoped(tenant_a());
+    assert!(
+        rows(
+            &local_session(&a),
+            "SELECT model_id FROM jammi.public.models WHERE model_id = 'not-written' \
+             UNION ALL SELECT run_id FROM jammi.public.eval_runs WHERE run_id = 'not-written'"
+        )
+        .await
+        .is_empty()
+    );
+    // A plan of tenant A's, decoded in a session bound to tenant B, still reads A's rows.
+    let planned = local_session(&a)
+        .sql(MODELS)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let bytes =
+        physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::new(Some(&a)))
+            .unwrap();
+    let b_session = local_session(&db.scoped(tenant_b()));
+    let decoded = physical_plan_from_bytes_with_extension_codec(
+        &bytes,
+        &b_session.task_ctx(),
+        &JammiPhysicalCodec::new(Some(&db.scoped(tenant_b()))),
+    )
+    .unwrap();
+    let read = cells(&collect(decoded, b_session.task_ctx()).await.unwrap());
+    assert_eq!(read, rows(&local_session(&a), MODELS).await);
+}
+
+async fn what_cannot_travel_is_refused(db: &TestDb) {
+    populate(&db.catalog).await;
+    let a = db.scoped(tenant_a());
+    // DELETE: the delete plan stays in one process.
+    let planned = local_session(&a)
+        .sql("DELETE FROM jammi.public.eval_runs WHERE run_id = 'x'")
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let err =
+        physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::new(Some(&a)))
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains("DELETE FROM a jammi table cannot run"),
+        "{err}"
+    );
+    // A join sent whole to the database.
+    let joined = "SELECT m.model_id, e.run_id FROM jammi.public.models m \
+                  JOIN jammi.public.eval_runs e ON e.model_id = m.model_id";
+    let planned = local_session(&a)
+        .sql(joined)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let err =
+        physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::new(Some(&a)))
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("jammi.join_pushdown = false"), "{err}");
+    // A session's tables with a codec that was given no catalog.
+    let planned = local_session(&a)
+        .sql(MODELS)
+        .await
+        .unwrap()
+        .into_optimized_plan()
+        .unwrap();
+    let err = logical_plan_to_bytes_with_extension_codec(&planned, &JammiLogicalCodec::new(None))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("given no catalog"), "{err}");
+}
+
+backend_tests!(
+    scans_travel_with_their_scope,
+    writes_travel_with_their_grant,
+    decoding_never_widens_the_grant,
+    what_cannot_travel_is_refused,
+);
+
+#[tokio::test]
+async fn an_in_memory_catalog_does_not_travel() {
+    let catalog = Catalog::open("sqlite::memory:").await.unwrap();
+    let planned = local_session(&catalog)
+        .sql(MODELS)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let err = physical_plan_to_bytes_with_extension_codec(
+        planned,
+        &JammiPhysicalCodec::new(Some(&catalog)),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("in-memory catalog"), "{err}");
+}
+
+#[tokio::test]
+async fn a_database_password_is_never_shown() {
+    let url = "postgres://jammi:s3cret-pw@127.0.0.1:1/catalog";
+    let err = ProcessStores.store(url).unwrap_err().to_string();
+    assert!(!err.contains("s3cret-pw"), "{err}");
+    // Nor in a decoded plan's text or debug form: they show its SQL, not its database.
+    let db = TestDb::sqlite().await;
+    let a = db.scoped(tenant_a());
+    let planned = local_session(&a)
+        .sql(MODELS)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let bytes =
+        physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::new(Some(&a)))
+            .unwrap();
+    let elsewhere = SessionContext::new();
+    let decoded: Arc<dyn datafusion::physical_plan::ExecutionPlan> =
+        physical_plan_from_bytes_with_extension_codec(
+            &bytes,
+            &elsewhere.task_ctx(),
+            &JammiPhysicalCodec::new(None),
+        )
+        .unwrap();
+    let path = db.url.trim_start_matches("sqlite://");
+    let shown = datafusion::physical_plan::displayable(decoded.as_ref())
+        .indent(true)
+        .to_string();
+    assert!(shown.contains("JammiScanExec"), "{shown}");
+    assert!(!shown.contains(path), "{shown}");
+    assert!(!format!("{decoded:?}").contains(path));
+    db.cleanup().await;
+}
