@@ -26,7 +26,6 @@ use datafusion::physical_expr_common::physical_expr::proto_encode::PhysicalExprE
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
-use jammi_catalog::Catalog;
 use jammi_catalog::sql::wire;
 
 use crate::stores::ProcessStores;
@@ -94,31 +93,25 @@ fn frame_function(
 }
 
 /// The logical codec: the catalog's tables and functions, and everything else by the
-/// wrapped codec.
-///
-/// A client's codec holds the catalog handle its session was registered with: the tables
-/// and functions of such a session act for the session, so the codec writes that handle's
-/// grant into the plan. A scheduler's or executor's codec holds none: the plans it
-/// decodes carry their grants.
+/// wrapped codec. The catalog's nodes carry their own grants: the client session bound
+/// them while planning (`jammi_catalog::sql::shipping`), so the same codec serves every
+/// client, scheduler and executor.
 #[derive(Debug)]
 pub struct JammiLogicalCodec {
-    catalog: Option<Catalog>,
     wrapped: Arc<dyn LogicalExtensionCodec>,
 }
 
-impl JammiLogicalCodec {
-    /// Wrapping Ballista's codec, for a client session bound to `catalog` (`None` on a
-    /// scheduler or executor).
-    pub fn new(catalog: Option<&Catalog>) -> Self {
-        Self::wrapping(Arc::new(BallistaLogicalExtensionCodec::default()), catalog)
+impl Default for JammiLogicalCodec {
+    /// Wrapping Ballista's codec.
+    fn default() -> Self {
+        Self::wrapping(Arc::new(BallistaLogicalExtensionCodec::default()))
     }
+}
 
-    /// Wrapping `wrapped`, for a client session bound to `catalog`.
-    pub fn wrapping(wrapped: Arc<dyn LogicalExtensionCodec>, catalog: Option<&Catalog>) -> Self {
-        JammiLogicalCodec {
-            catalog: catalog.cloned(),
-            wrapped,
-        }
+impl JammiLogicalCodec {
+    /// Wrapping `wrapped`.
+    pub fn wrapping(wrapped: Arc<dyn LogicalExtensionCodec>) -> Self {
+        JammiLogicalCodec { wrapped }
     }
 }
 
@@ -157,7 +150,7 @@ impl LogicalExtensionCodec for JammiLogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
-        let jammi = wire::encode_table(node.as_ref(), self.catalog.as_ref());
+        let jammi = wire::encode_table(node.as_ref());
         frame(buf, jammi, |buf| {
             self.wrapped.try_encode_table_provider(table_ref, node, buf)
         })
@@ -190,7 +183,7 @@ impl LogicalExtensionCodec for JammiLogicalCodec {
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        let jammi = wire::encode_function(node, self.catalog.as_ref());
+        let jammi = wire::encode_function(node);
         frame_function(buf, jammi, |buf| self.wrapped.try_encode_udf(node, buf))
     }
 
@@ -228,27 +221,23 @@ impl LogicalExtensionCodec for JammiLogicalCodec {
 }
 
 /// The physical codec: the catalog's scans, `INSERT` sinks and functions, and everything
-/// else by the wrapped codec. The catalog handle plays the part it plays in
-/// [`JammiLogicalCodec`] (for functions that act for their session).
+/// else by the wrapped codec; like [`JammiLogicalCodec`], the same for every process.
 #[derive(Debug)]
 pub struct JammiPhysicalCodec {
-    catalog: Option<Catalog>,
     wrapped: Arc<dyn PhysicalExtensionCodec>,
 }
 
-impl JammiPhysicalCodec {
-    /// Wrapping Ballista's codec, for a client session bound to `catalog` (`None` on a
-    /// scheduler or executor).
-    pub fn new(catalog: Option<&Catalog>) -> Self {
-        Self::wrapping(Arc::new(BallistaPhysicalExtensionCodec::default()), catalog)
+impl Default for JammiPhysicalCodec {
+    /// Wrapping Ballista's codec.
+    fn default() -> Self {
+        Self::wrapping(Arc::new(BallistaPhysicalExtensionCodec::default()))
     }
+}
 
-    /// Wrapping `wrapped`, for a client session bound to `catalog`.
-    pub fn wrapping(wrapped: Arc<dyn PhysicalExtensionCodec>, catalog: Option<&Catalog>) -> Self {
-        JammiPhysicalCodec {
-            catalog: catalog.cloned(),
-            wrapped,
-        }
+impl JammiPhysicalCodec {
+    /// Wrapping `wrapped`.
+    pub fn wrapping(wrapped: Arc<dyn PhysicalExtensionCodec>) -> Self {
+        JammiPhysicalCodec { wrapped }
     }
 }
 
@@ -289,7 +278,7 @@ impl PhysicalExtensionCodec for JammiPhysicalCodec {
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        let jammi = wire::encode_function(node, self.catalog.as_ref());
+        let jammi = wire::encode_function(node);
         frame_function(buf, jammi, |buf| self.wrapped.try_encode_udf(node, buf))
     }
 

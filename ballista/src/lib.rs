@@ -3,9 +3,10 @@
 //! A Ballista client plans a statement, sends its logical plan to a scheduler, which plans
 //! it physically and sends stages to executors. The catalog's tables, scans, `INSERT`
 //! sinks and functions travel in those plans through the codecs here
-//! ([`JammiLogicalCodec`], [`JammiPhysicalCodec`]), each with the grant (database URL,
-//! scope, access level) of the client session that planned it; schedulers and executors
-//! open one pool per database URL ([`ProcessStores`]) and act with exactly that grant.
+//! ([`JammiLogicalCodec`], [`JammiPhysicalCodec`]), each with the grant (database, scope,
+//! access level) the client session bound it to while planning it; schedulers and
+//! executors open one pool per database they serve ([`ProcessStores`]) and act with
+//! exactly that grant.
 //!
 //! ```no_run
 //! # async fn run() -> datafusion::error::Result<()> {
@@ -31,7 +32,9 @@ use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use datafusion::error::Result;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::session_state::SessionState;
+use datafusion::optimizer::OptimizerRule;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use jammi_catalog::sql::shipping::BindForShipping;
 use jammi_catalog::{Catalog, register_catalog};
 
 pub use codec::{JammiLogicalCodec, JammiPhysicalCodec};
@@ -39,7 +42,7 @@ pub use stores::ProcessStores;
 
 /// A client session's state for Ballista, acting for `catalog`: DataFusion's defaults
 /// with Ballista's configuration, the catalog registered (see [`register`]), and the
-/// codecs that write `catalog`'s grant into every plan.
+/// codecs that carry it.
 ///
 /// Ballista replaces a state's functions with its own when it makes a session of it, so
 /// the session needs [`register`] again afterwards; [`standalone`] and [`remote`] do both.
@@ -57,8 +60,8 @@ pub fn client_state(catalog: &Catalog) -> Result<SessionState> {
 /// As [`client_state`].
 pub fn client_state_with(catalog: &Catalog, config: SessionConfig) -> Result<SessionState> {
     let config = config
-        .with_ballista_logical_extension_codec(Arc::new(JammiLogicalCodec::new(Some(catalog))))
-        .with_ballista_physical_extension_codec(Arc::new(JammiPhysicalCodec::new(Some(catalog))));
+        .with_ballista_logical_extension_codec(Arc::new(JammiLogicalCodec::default()))
+        .with_ballista_physical_extension_codec(Arc::new(JammiPhysicalCodec::default()));
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
@@ -70,13 +73,30 @@ pub fn client_state_with(catalog: &Catalog, config: SessionConfig) -> Result<Ses
 
 /// Registers the catalog in a Ballista client session for `catalog` (its tables, its
 /// functions, the guard that checks where functions are called; see
-/// `jammi_catalog::register_catalog`), with joins of catalog tables left to the engine
-/// (`jammi.join_pushdown = false`: a join sent whole to the database does not travel).
+/// `jammi_catalog::register_catalog`), with
+/// - the rule that binds each statement's catalog tables and functions to the session's
+///   handle while it is planned (`BindForShipping`), so that the plan carries that grant;
+/// - joins of catalog tables left to the engine (`jammi.join_pushdown = false`: a join sent
+///   whole to the database does not travel);
+/// - `catalog`'s pool shared with the scheduler and executor of an in-process cluster.
+///
+/// Registering again rebinds the session, as `register_catalog` does.
 ///
 /// # Errors
 /// None in practice: setting the catalog's own option cannot fail once registered.
 pub fn register(ctx: &SessionContext, catalog: &Catalog) -> Result<()> {
     register_catalog(ctx, catalog);
+    let rule = BindForShipping;
+    if !ctx
+        .state_ref()
+        .read()
+        .optimizers()
+        .iter()
+        .any(|r| r.name() == rule.name())
+    {
+        ctx.add_optimizer_rule(Arc::new(rule));
+    }
+    ProcessStores::share(catalog.store());
     ctx.state_ref()
         .write()
         .config_mut()

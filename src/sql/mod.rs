@@ -31,7 +31,8 @@
 //! - [`session`] — sessions derived cheaply from a template built once (one per call of
 //!   the server, per `execute` of the Python package, the CLI's).
 //! - [`wire`] — the catalog's plan nodes as bytes and back, for engines that run a plan in
-//!   other processes (Ballista, SPEC §17; the codecs are in `jammi-ballista`).
+//!   other processes (Ballista, SPEC §17; the codecs are in `jammi-ballista`);
+//!   [`shipping`] — the rule that binds such a plan to its session's grant first.
 //! - [`limits`] — what one call of a scalar function may build, and a statement's
 //!   deadline inside a batch (for sessions that run other people's SQL: the server's).
 
@@ -86,6 +87,7 @@ mod provider;
 mod scan;
 pub mod script;
 pub mod session;
+pub mod shipping;
 mod table;
 mod tables;
 pub mod wire;

@@ -62,6 +62,29 @@ impl CatalogTable {
         self.def
     }
 
+    /// Refuses an `INSERT INTO table` by `catalog` when the table is not written by SQL or
+    /// the handle's level does not allow it: checked when the statement is planned, and
+    /// again where a shipped plan's sink is decoded (`sql::wire`).
+    pub fn check_insert(table: &TableDef, catalog: &Catalog) -> Result<()> {
+        if let Some(how) = table.managed_by {
+            return plan_err!(
+                "jammi.public.{} is read-only in SQL: {how}; nothing was written",
+                table.name
+            );
+        }
+        if table.kind == TableKind::Events {
+            return plan_err!(
+                "jammi.public.events is read-only: the catalog appends an event for every \
+                 change it makes, and no statement writes one; nothing was written"
+            );
+        }
+        let (needed, action) = table.insert_needs();
+        catalog
+            .access()
+            .require(needed, action)
+            .map_err(CatalogError::into_datafusion)
+    }
+
     /// Whose handle it acts with.
     pub fn binding(&self) -> &TableBinding {
         &self.binding
@@ -168,18 +191,6 @@ impl TableProvider for CatalogTable {
                 self.def.name
             );
         }
-        if let Some(how) = self.def.managed_by {
-            return plan_err!(
-                "jammi.public.{} is read-only in SQL: {how}; nothing was written",
-                self.def.name
-            );
-        }
-        if self.def.kind == TableKind::Events {
-            return plan_err!(
-                "jammi.public.events is read-only: the catalog appends an event for every \
-                 change it makes, and no statement writes one; nothing was written"
-            );
-        }
         if insert_op != InsertOp::Append {
             return not_impl_err!(
                 "{insert_op} is not supported on jammi.public.{}; use INSERT INTO",
@@ -187,11 +198,7 @@ impl TableProvider for CatalogTable {
             );
         }
         let catalog = self.catalog(state)?;
-        let (needed, action) = self.def.insert_needs();
-        catalog
-            .access()
-            .require(needed, action)
-            .map_err(CatalogError::into_datafusion)?;
+        CatalogTable::check_insert(self.def, &catalog)?;
         let sink = CatalogSink::new(self.def, catalog, input.as_ref());
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }

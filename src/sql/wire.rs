@@ -3,17 +3,18 @@
 //!
 //! What travels: a catalog table (its name, and the handle it acts with), a table's scan
 //! (the statement it sends, tenant predicate and pushed filters in it), the `INSERT`
-//! sink, and the catalog functions. Each carries its **grant**: the database URL, the
-//! scope and the access level of the handle the client's session planned it with. The
-//! decoding process finds the database through a [`Stores`] (one pool per URL per process)
-//! and acts with exactly that grant: it never widens the scope or the level, and the
-//! tables it decodes are bound to it, not to whatever session the decoding process runs.
+//! sink, and the catalog functions. Each carries its **grant**: the database, the scope
+//! and the access level of the handle the client's session bound it to while planning
+//! (`sql::shipping`). The database travels as its URL with the password redacted
+//! ([`Store::redacted_url`]); the decoding process finds the pool for it through a
+//! [`Stores`], which knows the full URLs it serves, and acts with exactly that grant: it
+//! never widens the scope or the level, and the tables it decodes are bound to it, not to
+//! whatever session the decoding process runs.
 //!
 //! What does not travel, refused with an error naming it: a join of catalog tables sent
 //! whole to the database (sessions for such engines turn `jammi.join_pushdown` off),
 //! `models_as_of` / `model_aliases_as_of`, `DELETE`, and an in-memory catalog (no other
-//! process can reach it). A URL's password travels in the bytes but is never printed:
-//! errors show [`Store::redacted_url`].
+//! process can reach it). Passwords never travel.
 //!
 //! The bytes are JSON; the codec that frames them (`jammi-ballista`) tells them from its
 //! engine's own.
@@ -42,13 +43,14 @@ use crate::error::CatalogError;
 use crate::store::{Store, Value};
 use crate::tenant::TenantId;
 
-/// Where a process finds the catalog database at a URL: its one pool for that URL.
+/// Where a process finds a catalog database named in a plan: its one pool for it.
 pub trait Stores: Send + Sync {
-    /// The store for `url`, connected (and migrated) on first use.
+    /// The store for the database whose redacted URL is `database`
+    /// ([`Store::redacted_url`]), connected (and migrated) on first use.
     ///
     /// # Errors
-    /// As [`Store::connect`]; messages must not show the URL's password.
-    fn store(&self, url: &str) -> crate::Result<Store>;
+    /// When this process does not serve that database, or as [`Store::connect`].
+    fn store(&self, database: &str) -> crate::Result<Store>;
 }
 
 /// One catalog node on the wire.
@@ -59,7 +61,8 @@ enum Node {
     /// A scan of one table.
     Scan {
         table: String,
-        columns: Vec<usize>,
+        /// The table's columns it reads, by name, in the scan's order.
+        columns: Vec<String>,
         sql: String,
         args: Vec<Value>,
         grant: WireGrant,
@@ -75,10 +78,10 @@ enum Node {
     Function { name: String, grant: WireGrant },
 }
 
-/// A handle's database, scope and access level.
+/// A handle's database (its redacted URL), scope and access level.
 #[derive(Serialize, Deserialize)]
 struct WireGrant {
-    url: String,
+    database: String,
     tenant: Option<String>,
     access: String,
 }
@@ -93,7 +96,7 @@ impl WireGrant {
             ));
         }
         Ok(WireGrant {
-            url: store.url().to_owned(),
+            database: store.redacted_url(),
             tenant: catalog.scope().map(|t| t.to_string()),
             access: catalog.access().as_str().to_owned(),
         })
@@ -109,10 +112,19 @@ impl WireGrant {
             .map_err(CatalogError::into_datafusion)?;
         let access: Access = self.access.parse().map_err(CatalogError::into_datafusion)?;
         let store = stores
-            .store(&self.url)
+            .store(&self.database)
             .map_err(CatalogError::into_datafusion)?;
         Ok(Catalog::new(store, scope).narrowed(access))
     }
+}
+
+/// The refusal of a table or function that still acts for its session.
+fn unbound(name: &str) -> datafusion::error::DataFusionError {
+    plan_datafusion_err!(
+        "{name} acts for the session that runs it, and this plan is leaving the session that \
+         planned it: the session must bind its plans first (jammi_ballista::register adds the \
+         rule, jammi_catalog::sql::shipping::BindForShipping)"
+    )
 }
 
 fn to_bytes(node: &Node) -> Result<Vec<u8>> {
@@ -132,16 +144,12 @@ fn table_def(name: &str) -> Result<&'static TableDef> {
 }
 
 /// `table` as bytes, when it is one of the catalog's tables: `None` for any other
-/// provider. A table that acts for its session is encoded with `session`, the handle of
-/// the session that planned it (`None`: that session's codec was given no catalog).
+/// provider.
 ///
 /// # Errors
-/// For a catalog table that cannot travel (see the module docs), or one that acts for its
-/// session when `session` is `None`.
-pub fn encode_table(
-    table: &dyn TableProvider,
-    session: Option<&Catalog>,
-) -> Option<Result<Vec<u8>>> {
+/// For a catalog table that cannot travel (see the module docs), or one still acting for
+/// its session (the session did not bind its plans: `sql::shipping`).
+pub fn encode_table(table: &dyn TableProvider) -> Option<Result<Vec<u8>>> {
     if table.is::<JoinedTable>() {
         return Some(not_impl_err!(
             "a join of jammi tables sent whole to the database cannot be used by a distributed \
@@ -157,16 +165,7 @@ pub fn encode_table(
     let table = table.downcast_ref::<CatalogTable>()?;
     let catalog = match table.binding() {
         TableBinding::Shipped(catalog) => catalog,
-        TableBinding::Session => match session {
-            Some(catalog) => catalog,
-            None => {
-                return Some(Err(plan_datafusion_err!(
-                    "jammi.public.{} acts for its session, and this codec was given no \
-                     catalog: build the codec with the session's catalog handle",
-                    table.def().name
-                )));
-            }
-        },
+        TableBinding::Session => return Some(Err(unbound(table.def().name))),
         TableBinding::Lent(_) => {
             return Some(not_impl_err!(
                 "jammi.public.{} was lent to another library's session; only a session of the \
@@ -245,9 +244,14 @@ fn encode_scan(shipped: ShippedScan, scan: &CatalogScanExec) -> Result<Vec<u8>> 
     // A scan only reads: the lowest level suffices wherever it runs.
     let catalog = Catalog::new(scan.store().clone(), shipped.scope).narrowed(Access::Read);
     let grant = WireGrant::of(&catalog)?;
+    let columns = shipped
+        .columns
+        .iter()
+        .map(|&i| shipped.table.columns[i].name.to_owned())
+        .collect();
     to_bytes(&Node::Scan {
         table: shipped.table.name.to_owned(),
-        columns: shipped.columns,
+        columns,
         sql: shipped.sql,
         args: shipped.args,
         grant,
@@ -273,14 +277,21 @@ pub fn decode_plan(
             grant,
             visible_rows,
         } => {
-            let catalog = grant.catalog(stores)?;
             let table = table_def(&table)?;
-            if columns.iter().any(|&i| i >= table.columns.len()) {
-                return Err(exec_datafusion_err!(
-                    "decoding a scan of jammi.public.{}: a column is out of range",
-                    table.name
-                ));
-            }
+            let columns =
+                columns
+                    .iter()
+                    .map(|name| {
+                        table.columns.iter().position(|c| c.name == name).ok_or_else(|| {
+                        exec_datafusion_err!(
+                            "decoding a scan of jammi.public.{}: no column {name:?} (a client \
+                             of another version of the catalog?)",
+                            table.name
+                        )
+                    })
+                    })
+                    .collect::<Result<Vec<usize>>>()?;
+            let catalog = grant.catalog(stores)?;
             let shipped = ShippedScan {
                 table,
                 columns,
@@ -319,26 +330,15 @@ pub fn decode_plan(
     }
 }
 
-/// `udf` as bytes, when it is one of the catalog's functions: `None` for any other. A
-/// function that acts for its session is encoded with `session`, as in [`encode_table`].
+/// `udf` as bytes, when it is one of the catalog's functions: `None` for any other.
 ///
 /// # Errors
 /// As [`encode_table`].
-pub fn encode_function(udf: &ScalarUDF, session: Option<&Catalog>) -> Option<Result<Vec<u8>>> {
-    let bound = bound::binding_of(udf);
-    let catalog = match (&bound, session) {
-        (Some(catalog), _) => catalog,
-        (None, _) if !bound::is_session_function(udf) => return None,
-        (None, Some(catalog)) => catalog,
-        (None, None) => {
-            return Some(Err(plan_datafusion_err!(
-                "{} acts for its session, and this codec was given no catalog: build the \
-                 codec with the session's catalog handle",
-                udf.name()
-            )));
-        }
+pub fn encode_function(udf: &ScalarUDF) -> Option<Result<Vec<u8>>> {
+    let Some(catalog) = bound::binding_of(udf) else {
+        return bound::is_session_function(udf).then(|| Err(unbound(udf.name())));
     };
-    Some(WireGrant::of(catalog).and_then(|grant| {
+    Some(WireGrant::of(&catalog).and_then(|grant| {
         to_bytes(&Node::Function {
             name: udf.name().to_owned(),
             grant,

@@ -92,7 +92,10 @@ async fn sqlite(url: &str) -> Result<Pool> {
     } else if url.contains("://") {
         return Err(CatalogError::invalid(
             "database url",
-            format!("{url:?}: expected sqlite://PATH, a file path, or postgres://…"),
+            format!(
+                "{:?}: expected sqlite://PATH, a file path, or postgres://…",
+                redacted(url)
+            ),
         ));
     } else {
         (url.to_owned(), PathBuf::from(url))

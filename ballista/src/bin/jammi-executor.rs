@@ -1,12 +1,13 @@
 //! A Ballista executor that knows the jammi catalog: Ballista's own, with the catalog's
-//! codecs (SPEC §17). The stages it runs carry their database URLs and grants; it opens
-//! one pool per URL, when a stage first names it.
+//! codecs (SPEC §17). The stages it runs carry their grants and name their database; it
+//! serves the databases of its `--catalog-url`s, one pool each, opened when a stage first
+//! names it.
 
 use std::sync::Arc;
 
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use clap::Parser;
-use jammi_ballista::{JammiLogicalCodec, JammiPhysicalCodec};
+use jammi_ballista::{JammiLogicalCodec, JammiPhysicalCodec, ProcessStores};
 
 /// Runs a Ballista executor with the jammi catalog's codecs.
 #[derive(Parser)]
@@ -18,9 +19,18 @@ struct Args {
     /// The scheduler's port.
     #[arg(long, default_value_t = 50050)]
     scheduler_port: u16,
-    /// The address to listen on.
-    #[arg(long, default_value = "0.0.0.0")]
+    /// The address to listen on (`0.0.0.0` for other machines: see the README on trust).
+    #[arg(long, default_value = "127.0.0.1")]
     bind_host: String,
+    /// A catalog database this process serves (repeatable): plans name it by its URL
+    /// without the password, and are refused for any other database.
+    #[arg(
+        long = "catalog-url",
+        env = "JAMMI_CATALOG_URL",
+        hide_env_values = true,
+        required = true
+    )]
+    catalog_urls: Vec<String>,
     /// The host name other executors reach this one by.
     #[arg(long)]
     external_host: Option<String>,
@@ -41,6 +51,12 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    for url in &args.catalog_urls {
+        if let Err(e) = ProcessStores::serve(url) {
+            eprintln!("jammi-executor: --catalog-url: {e}");
+            std::process::exit(2);
+        }
+    }
     let defaults = ExecutorProcessConfig::default();
     let config = ExecutorProcessConfig {
         scheduler_host: args.scheduler_host,
@@ -51,8 +67,8 @@ async fn main() {
         grpc_port: args.grpc_port,
         vcores: args.concurrent_tasks.unwrap_or(defaults.vcores),
         work_dir: args.work_dir,
-        override_logical_codec: Some(Arc::new(JammiLogicalCodec::new(None))),
-        override_physical_codec: Some(Arc::new(JammiPhysicalCodec::new(None))),
+        override_logical_codec: Some(Arc::new(JammiLogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(JammiPhysicalCodec::default())),
         ..defaults
     };
     println!(

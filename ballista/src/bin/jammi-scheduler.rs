@@ -1,6 +1,7 @@
 //! A Ballista scheduler that knows the jammi catalog: Ballista's own, with the catalog's
-//! codecs (SPEC §17). The plans it receives carry their database URLs and grants; it opens
-//! one pool per URL, when a plan first names it.
+//! codecs (SPEC §17). The plans it receives carry their grants and name their database; it
+//! serves the databases of its `--catalog-url`s, one pool each, opened when a plan first
+//! names it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,15 +10,24 @@ use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use clap::Parser;
-use jammi_ballista::{JammiLogicalCodec, JammiPhysicalCodec};
+use jammi_ballista::{JammiLogicalCodec, JammiPhysicalCodec, ProcessStores};
 
 /// Runs a Ballista scheduler with the jammi catalog's codecs.
 #[derive(Parser)]
 #[command(name = "jammi-scheduler", version)]
 struct Args {
-    /// The address to listen on.
-    #[arg(long, default_value = "0.0.0.0")]
+    /// The address to listen on (`0.0.0.0` for other machines: see the README on trust).
+    #[arg(long, default_value = "127.0.0.1")]
     bind_host: String,
+    /// A catalog database this process serves (repeatable): plans name it by its URL
+    /// without the password, and are refused for any other database.
+    #[arg(
+        long = "catalog-url",
+        env = "JAMMI_CATALOG_URL",
+        hide_env_values = true,
+        required = true
+    )]
+    catalog_urls: Vec<String>,
     /// The port clients and executors connect to.
     #[arg(long, default_value_t = 50050)]
     port: u16,
@@ -29,14 +39,20 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    for url in &args.catalog_urls {
+        if let Err(e) = ProcessStores::serve(url) {
+            eprintln!("jammi-scheduler: --catalog-url: {e}");
+            std::process::exit(2);
+        }
+    }
     let mut config = SchedulerConfig {
         bind_host: args.bind_host.clone(),
         bind_port: args.port,
         external_host: args.external_host,
         ..SchedulerConfig::default()
     };
-    config.override_logical_codec = Some(Arc::new(JammiLogicalCodec::new(None)));
-    config.override_physical_codec = Some(Arc::new(JammiPhysicalCodec::new(None)));
+    config.override_logical_codec = Some(Arc::new(JammiLogicalCodec::default()));
+    config.override_physical_codec = Some(Arc::new(JammiPhysicalCodec::default()));
     let address: SocketAddr = match format!("{}:{}", args.bind_host, args.port).parse() {
         Ok(address) => address,
         Err(e) => {

@@ -17,6 +17,19 @@ pub fn local_session(catalog: &Catalog) -> SessionContext {
     ctx
 }
 
+/// A session whose plans leave the process, as a Ballista client's do
+/// (`jammi_ballista::register`), bound to `catalog`, without a cluster.
+pub fn shipping_session(catalog: &Catalog) -> SessionContext {
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+    jammi_ballista::register(&ctx, catalog).unwrap();
+    ctx
+}
+
+/// Whether `message` is the catalog's refusal for lack of access.
+pub fn permission_denied(message: &str) -> bool {
+    message.contains("permission denied:") && message.contains("this credential has read access")
+}
+
 /// Runs `sql` in `ctx`; every cell as text, row by row.
 pub async fn rows(ctx: &SessionContext, sql: &str) -> Vec<Vec<String>> {
     jammi_testkit::cells(&run(ctx, sql).await)

@@ -1,6 +1,7 @@
 //! The `jammi-scheduler` and `jammi-executor` commands as a user runs them (two processes
-//! on loopback), and a client of another tenant's catalog joining it with Parquet through
-//! them: the codecs and the pools work across processes, not only in one.
+//! on loopback, serving the test's database), and clients of two tenants joining the
+//! catalog with Parquet through them at once: the codecs and the pools work across
+//! processes, and one scheduler and executor serve both tenants without mixing them.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use datafusion::arrow::array::{ArrayRef, Int32Array, StringArray};
 use datafusion::prelude::ParquetReadOptions;
-use jammi_testkit::fixture::{populate, tenant_a};
+use jammi_testkit::fixture::{populate, tenant_a, tenant_b};
 use jammi_testkit::{TestDb, backend_tests};
 
 use super::{model_keys, rows};
@@ -43,7 +44,7 @@ fn start(program: &str, args: &[String]) -> Process {
     )
 }
 
-async fn a_cluster_of_processes_serves_one_tenant(db: &TestDb) {
+async fn a_cluster_of_processes_serves_two_tenants(db: &TestDb) {
     populate(&db.catalog).await;
     let work = tempfile::tempdir().unwrap();
     let scheduler_port = free_port();
@@ -54,6 +55,8 @@ async fn a_cluster_of_processes_serves_one_tenant(db: &TestDb) {
             "127.0.0.1".into(),
             "--port".into(),
             scheduler_port.to_string(),
+            "--catalog-url".into(),
+            db.url.clone(),
         ],
     );
     let _executor = start(
@@ -75,6 +78,8 @@ async fn a_cluster_of_processes_serves_one_tenant(db: &TestDb) {
             "2".into(),
             "--work-dir".into(),
             work.path().display().to_string(),
+            "--catalog-url".into(),
+            db.url.clone(),
         ],
     );
     let path = work.path().join("versions.parquet");
@@ -117,10 +122,23 @@ async fn a_cluster_of_processes_serves_one_tenant(db: &TestDb) {
     let join = "SELECT m.model_id, m.version FROM jammi.public.models m \
                 JOIN versions v ON v.model_id = m.model_id AND v.version = m.version \
                 ORDER BY m.model_id";
-    let joined = tokio::time::timeout(Duration::from_secs(120), rows(&ctx, join))
+    let b = jammi_ballista::remote(&url, &db.scoped(tenant_b()))
         .await
-        .expect("the cluster answers within 120 s");
+        .unwrap();
+    b.register_parquet(
+        "versions",
+        path.to_str().unwrap(),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .unwrap();
+    let (joined, joined_b) = tokio::time::timeout(Duration::from_secs(120), async {
+        tokio::join!(rows(&ctx, join), rows(&b, join))
+    })
+    .await
+    .expect("the cluster answers within 120 s");
     assert_eq!(model_keys(&joined), ["a-embed/2", "base/1"]);
+    assert_eq!(model_keys(&joined_b), ["b-embed/2", "base/1"]);
     let inserted = tokio::time::timeout(
         Duration::from_secs(120),
         rows(
@@ -143,4 +161,4 @@ async fn a_cluster_of_processes_serves_one_tenant(db: &TestDb) {
     );
 }
 
-backend_tests!(a_cluster_of_processes_serves_one_tenant);
+backend_tests!(a_cluster_of_processes_serves_two_tenants);

@@ -1,7 +1,7 @@
-//! Plans with catalog tables, scans, INSERT and functions encoded to bytes by the codecs and
-//! decoded in a session that has no catalog of its own: they run to the same rows, act
-//! for the scope and access level they were encoded with, and nothing that cannot travel
-//! is encoded.
+//! Plans with catalog tables, scans, INSERT and functions, planned in a session that ships
+//! its plans, encoded to bytes by the codecs and decoded in a session that has no catalog
+//! of its own: they run to the same rows, act for the scope and access level they were
+//! planned with, and nothing that cannot travel is encoded.
 
 use std::sync::Arc;
 
@@ -17,27 +17,31 @@ use jammi_catalog::{Access, Catalog};
 use jammi_testkit::fixture::{populate, tenant_a, tenant_b};
 use jammi_testkit::{TestDb, backend_tests, cells};
 
-use super::{local_session, rows};
+use super::{local_session, permission_denied, rows, shipping_session};
 
 const MODELS: &str = "SELECT model_id, version, base_model_id FROM jammi.public.models \
                       WHERE model_type = 'embedding' ORDER BY model_id, version";
 
-/// `sql` planned in `catalog`'s session, its optimized logical plan carried as bytes and
-/// run in a session with no catalog.
+/// `sql` planned in a shipping session of `catalog`, its optimized logical plan carried as
+/// bytes and run in a session with no catalog.
 async fn run_logical(catalog: &Catalog, sql: &str) -> datafusion::error::Result<Vec<Vec<String>>> {
-    let planned = local_session(catalog)
-        .sql(sql)
-        .await?
-        .into_optimized_plan()?;
-    let bytes = logical_plan_to_bytes_with_extension_codec(
-        &planned,
-        &JammiLogicalCodec::new(Some(catalog)),
-    )?;
+    ship_logical(&shipping_session(catalog), sql).await
+}
+
+/// `sql` planned in `ctx`, its optimized logical plan carried as bytes and run in a session
+/// with no catalog.
+async fn ship_logical(
+    ctx: &SessionContext,
+    sql: &str,
+) -> datafusion::error::Result<Vec<Vec<String>>> {
+    let planned = ctx.sql(sql).await?.into_optimized_plan()?;
+    let bytes =
+        logical_plan_to_bytes_with_extension_codec(&planned, &JammiLogicalCodec::default())?;
     let elsewhere = SessionContext::new();
     let decoded = logical_plan_from_bytes_with_extension_codec(
         &bytes,
         &elsewhere.task_ctx(),
-        &JammiLogicalCodec::new(None),
+        &JammiLogicalCodec::default(),
     )?;
     let batches = elsewhere
         .execute_logical_plan(decoded)
@@ -47,23 +51,21 @@ async fn run_logical(catalog: &Catalog, sql: &str) -> datafusion::error::Result<
     Ok(cells(&batches))
 }
 
-/// `sql` planned physically in `catalog`'s session, carried as bytes and run in a session
-/// with no catalog.
+/// `sql` planned physically in a shipping session of `catalog`, carried as bytes and run in
+/// a session with no catalog.
 async fn run_physical(catalog: &Catalog, sql: &str) -> datafusion::error::Result<Vec<Vec<String>>> {
-    let planned = local_session(catalog)
+    let planned = shipping_session(catalog)
         .sql(sql)
         .await?
         .create_physical_plan()
         .await?;
-    let bytes = physical_plan_to_bytes_with_extension_codec(
-        planned,
-        &JammiPhysicalCodec::new(Some(catalog)),
-    )?;
+    let bytes =
+        physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::default())?;
     let elsewhere = SessionContext::new();
     let decoded = physical_plan_from_bytes_with_extension_codec(
         &bytes,
         &elsewhere.task_ctx(),
-        &JammiPhysicalCodec::new(None),
+        &JammiPhysicalCodec::default(),
     )?;
     Ok(cells(&collect(decoded, elsewhere.task_ctx()).await?))
 }
@@ -153,10 +155,7 @@ async fn decoding_never_widens_the_grant(db: &TestDb) {
         run_logical(&reader, register).await,
     ] {
         let err = outcome.unwrap_err().to_string();
-        assert!(
-            err.contains("permission") || err.contains("denied"),
-            "{err}"
-        );
+        assert!(permission_denied(&err), "{err}");
     }
     let err = run_physical(
         &reader,
@@ -166,10 +165,7 @@ async fn decoding_never_widens_the_grant(db: &TestDb) {
     .await
     .unwrap_err()
     .to_string();
-    assert!(
-        err.contains("permission") || err.contains("denied"),
-        "{err}"
-    );
+    assert!(permission_denied(&err), "{err}");
     let a = db.scoped(tenant_a());
     assert!(
         rows(
@@ -181,7 +177,7 @@ async fn decoding_never_widens_the_grant(db: &TestDb) {
         .is_empty()
     );
     // A plan of tenant A's, decoded in a session bound to tenant B, still reads A's rows.
-    let planned = local_session(&a)
+    let planned = shipping_session(&a)
         .sql(MODELS)
         .await
         .unwrap()
@@ -189,13 +185,13 @@ async fn decoding_never_widens_the_grant(db: &TestDb) {
         .await
         .unwrap();
     let bytes =
-        physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::new(Some(&a)))
+        physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::default())
             .unwrap();
-    let b_session = local_session(&db.scoped(tenant_b()));
+    let b_session = shipping_session(&db.scoped(tenant_b()));
     let decoded = physical_plan_from_bytes_with_extension_codec(
         &bytes,
         &b_session.task_ctx(),
-        &JammiPhysicalCodec::new(Some(&db.scoped(tenant_b()))),
+        &JammiPhysicalCodec::default(),
     )
     .unwrap();
     let read = cells(&collect(decoded, b_session.task_ctx()).await.unwrap());
@@ -205,23 +201,32 @@ async fn decoding_never_widens_the_grant(db: &TestDb) {
 async fn what_cannot_travel_is_refused(db: &TestDb) {
     populate(&db.catalog).await;
     let a = db.scoped(tenant_a());
-    // DELETE: the delete plan stays in one process.
+    // DELETE: refused while a shipping session plans it, and its plan never encoded.
+    let delete = "DELETE FROM jammi.public.eval_runs WHERE run_id = 'a-run'";
+    let err = shipping_session(&a)
+        .sql(delete)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot run on a distributed engine"), "{err}");
     let planned = local_session(&a)
-        .sql("DELETE FROM jammi.public.eval_runs WHERE run_id = 'x'")
+        .sql(delete)
         .await
         .unwrap()
         .create_physical_plan()
         .await
         .unwrap();
-    let err =
-        physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::new(Some(&a)))
-            .unwrap_err()
-            .to_string();
+    let err = physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::default())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("DELETE FROM a jammi table cannot run"),
         "{err}"
     );
-    // A join sent whole to the database.
+    // A join sent whole to the database (a session that did not turn the pushdown off).
     let joined = "SELECT m.model_id, e.run_id FROM jammi.public.models m \
                   JOIN jammi.public.eval_runs e ON e.model_id = m.model_id";
     let planned = local_session(&a)
@@ -231,59 +236,93 @@ async fn what_cannot_travel_is_refused(db: &TestDb) {
         .create_physical_plan()
         .await
         .unwrap();
-    let err =
-        physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::new(Some(&a)))
-            .unwrap_err()
-            .to_string();
+    let err = physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("jammi.join_pushdown = false"), "{err}");
-    // A session's tables with a codec that was given no catalog.
+    // A session that does not bind its plans: its tables act for it, and do not travel.
     let planned = local_session(&a)
         .sql(MODELS)
         .await
         .unwrap()
         .into_optimized_plan()
         .unwrap();
-    let err = logical_plan_to_bytes_with_extension_codec(&planned, &JammiLogicalCodec::new(None))
+    let err = logical_plan_to_bytes_with_extension_codec(&planned, &JammiLogicalCodec::default())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("given no catalog"), "{err}");
+    assert!(err.contains("must bind its plans first"), "{err}");
+    // Nothing was deleted.
+    let left = "SELECT count(*) FROM jammi.public.eval_runs WHERE run_id = 'a-run'";
+    assert_eq!(rows(&local_session(&a), left).await, vec![vec!["1"]]);
+}
+
+async fn a_rebound_session_ships_its_new_grant(db: &TestDb) {
+    populate(&db.catalog).await;
+    let ctx = shipping_session(&db.scoped(tenant_a()));
+    jammi_ballista::register(&ctx, &db.scoped(tenant_b()).narrowed(Access::Read)).unwrap();
+    let b = rows(&local_session(&db.scoped(tenant_b())), MODELS).await;
+    assert_eq!(ship_logical(&ctx, MODELS).await.unwrap(), b);
+    let err = ship_logical(
+        &ctx,
+        "SELECT register_model('rebound', NULL, 'embedding', 'candle', 'text_embedding')",
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(permission_denied(&err), "{err}");
 }
 
 backend_tests!(
     scans_travel_with_their_scope,
     writes_travel_with_their_grant,
     decoding_never_widens_the_grant,
+    a_rebound_session_ships_its_new_grant,
     what_cannot_travel_is_refused,
 );
 
 #[tokio::test]
 async fn an_in_memory_catalog_does_not_travel() {
     let catalog = Catalog::open("sqlite::memory:").await.unwrap();
-    let planned = local_session(&catalog)
+    let planned = shipping_session(&catalog)
         .sql(MODELS)
         .await
         .unwrap()
         .create_physical_plan()
         .await
         .unwrap();
-    let err = physical_plan_to_bytes_with_extension_codec(
-        planned,
-        &JammiPhysicalCodec::new(Some(&catalog)),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("in-memory catalog"), "{err}");
 }
 
 #[tokio::test]
 async fn a_database_password_is_never_shown() {
+    // Served, its plans name it without the password; a failed connect does not show it.
     let url = "postgres://jammi:s3cret-pw@127.0.0.1:1/catalog";
-    let err = ProcessStores.store(url).unwrap_err().to_string();
+    ProcessStores::serve(url).unwrap();
+    let named = jammi_catalog::store::redacted_url(url);
+    assert_eq!(named, "postgres://jammi:***@127.0.0.1:1/catalog");
+    let err = ProcessStores.store(&named).unwrap_err().to_string();
     assert!(!err.contains("s3cret-pw"), "{err}");
+    // A database no one served is refused, by its redacted name.
+    let err = ProcessStores
+        .store("postgres://jammi:***@elsewhere/catalog")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not serve"), "{err}");
+    // Nor does a URL the catalog cannot open (an unknown scheme) show it.
+    for url in [
+        "POSTGRES-X://jammi:s3cret-pw@db/catalog",
+        "mysql://jammi:s3cret-pw@db/catalog",
+    ] {
+        let err = Catalog::open(url).await.unwrap_err().to_string();
+        assert!(!err.contains("s3cret-pw") && err.contains("***"), "{err}");
+    }
     // Nor in a decoded plan's text or debug form: they show its SQL, not its database.
     let db = TestDb::sqlite().await;
     let a = db.scoped(tenant_a());
-    let planned = local_session(&a)
+    let planned = shipping_session(&a)
         .sql(MODELS)
         .await
         .unwrap()
@@ -291,14 +330,14 @@ async fn a_database_password_is_never_shown() {
         .await
         .unwrap();
     let bytes =
-        physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::new(Some(&a)))
+        physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::default())
             .unwrap();
     let elsewhere = SessionContext::new();
     let decoded: Arc<dyn datafusion::physical_plan::ExecutionPlan> =
         physical_plan_from_bytes_with_extension_codec(
             &bytes,
             &elsewhere.task_ctx(),
-            &JammiPhysicalCodec::new(None),
+            &JammiPhysicalCodec::default(),
         )
         .unwrap();
     let path = db.url.trim_start_matches("sqlite://");

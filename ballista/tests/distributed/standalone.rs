@@ -14,7 +14,7 @@ use jammi_catalog::Catalog;
 use jammi_testkit::fixture::{populate, tenant_a, tenant_b};
 use jammi_testkit::{TestDb, backend_tests};
 
-use super::{error, local_session, model_keys, rows};
+use super::{error, local_session, model_keys, permission_denied, rows};
 
 /// A session on a new standalone cluster of two partitions, acting for `catalog`.
 async fn cluster_session(catalog: &Catalog) -> SessionContext {
@@ -216,10 +216,7 @@ async fn refusals_hold_on_the_cluster(db: &TestDb) {
          VALUES ('refused', 'a-embed', 'retrieval', '{}')",
     )
     .await;
-    assert!(
-        err.contains("permission") || err.contains("denied"),
-        "{err}"
-    );
+    assert!(permission_denied(&err), "{err}");
     let local = local_session(&db.scoped(tenant_a()));
     assert!(
         rows(

@@ -7,6 +7,7 @@
 //! that encodes one again (a scheduler shipping stages to executors) reads its handle from
 //! the entry it equals, as DataFusion's `ScalarUDF` hides the implementation it wraps.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -93,8 +94,9 @@ impl AsyncScalarUDFImpl for BoundFunction {
     }
 }
 
-/// Every bound function made in this process, with its handle.
-static INTERNED: LazyLock<Mutex<Vec<(ScalarUDF, Catalog)>>> = LazyLock::new(Mutex::default);
+/// Every bound function made in this process, with its handle: at most one per function,
+/// database, scope and level (a handful per tenant).
+static INTERNED: LazyLock<Mutex<HashMap<ScalarUDF, Catalog>>> = LazyLock::new(Mutex::default);
 
 /// The catalog function named `name` acting for `catalog`, or `None` when no catalog
 /// function has that name.
@@ -106,20 +108,17 @@ pub(crate) fn bind(name: &str, catalog: &Catalog) -> Option<ScalarUDF> {
     }))
     .into_scalar_udf();
     let mut interned = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((udf, _)) = interned.iter().find(|(udf, _)| *udf == bound) {
+    if let Some((udf, _)) = interned.get_key_value(&bound) {
         return Some(udf.clone());
     }
-    interned.push((bound.clone(), catalog.clone()));
+    interned.insert(bound.clone(), catalog.clone());
     Some(bound)
 }
 
 /// The handle `udf` acts for, if it is a bound catalog function.
 pub(crate) fn binding_of(udf: &ScalarUDF) -> Option<Catalog> {
     let interned = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
-    interned
-        .iter()
-        .find(|(bound, _)| bound == udf)
-        .map(|(_, catalog)| catalog.clone())
+    interned.get(udf).cloned()
 }
 
 /// Whether `udf` is one of the catalog's functions as `register_catalog` registers them
