@@ -143,6 +143,22 @@ fn table_def(name: &str) -> Result<&'static TableDef> {
         .ok_or_else(|| exec_datafusion_err!("decoding a jammi plan node: no table {name:?}"))
 }
 
+/// The positions in `table` of the columns named `names`.
+fn column_positions(table: &TableDef, names: &[String]) -> Result<Vec<usize>> {
+    names
+        .iter()
+        .map(|name| {
+            table.columns.iter().position(|c| c.name == name).ok_or_else(|| {
+                exec_datafusion_err!(
+                    "decoding a scan of jammi.public.{}: no column {name:?} (a client of another \
+                     version of the catalog?)",
+                    table.name
+                )
+            })
+        })
+        .collect()
+}
+
 /// `table` as bytes, when it is one of the catalog's tables: `None` for any other
 /// provider.
 ///
@@ -278,19 +294,7 @@ pub fn decode_plan(
             visible_rows,
         } => {
             let table = table_def(&table)?;
-            let columns =
-                columns
-                    .iter()
-                    .map(|name| {
-                        table.columns.iter().position(|c| c.name == name).ok_or_else(|| {
-                        exec_datafusion_err!(
-                            "decoding a scan of jammi.public.{}: no column {name:?} (a client \
-                             of another version of the catalog?)",
-                            table.name
-                        )
-                    })
-                    })
-                    .collect::<Result<Vec<usize>>>()?;
+            let columns = column_positions(table, &columns)?;
             let catalog = grant.catalog(stores)?;
             let shipped = ShippedScan {
                 table,
@@ -316,8 +320,11 @@ pub fn decode_plan(
                     inputs.len()
                 ));
             };
-            let sink =
-                CatalogSink::from_parts(table_def(&table)?, grant.catalog(stores)?, read_first);
+            let table = table_def(&table)?;
+            let catalog = grant.catalog(stores)?;
+            // What planning the INSERT checked, checked again where it runs.
+            CatalogTable::check_insert(table, &catalog)?;
+            let sink = CatalogSink::from_parts(table, catalog, read_first);
             Ok(Arc::new(DataSinkExec::new(
                 Arc::clone(input),
                 Arc::new(sink),

@@ -256,6 +256,44 @@ async fn what_cannot_travel_is_refused(db: &TestDb) {
     assert_eq!(rows(&local_session(&a), left).await, vec![vec!["1"]]);
 }
 
+async fn a_decoded_insert_is_checked_where_it_runs(db: &TestDb) {
+    populate(&db.catalog).await;
+    let a = db.scoped(tenant_a());
+    let insert = "INSERT INTO jammi.public.eval_runs (run_id, model_id, eval_type, metrics) \
+                  VALUES ('tampered', 'a-embed', 'retrieval', '{}')";
+    let planned = shipping_session(&a)
+        .sql(insert)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let bytes =
+        physical_plan_to_bytes_with_extension_codec(planned, &JammiPhysicalCodec::default())
+            .unwrap()
+            .to_vec();
+    // The sink's grant lowered to read in the bytes (same length, so the frame still
+    // parses): the sink's decoding checks INSERT's level again and refuses it.
+    let (from, to) = (br#""access":"admin""#, br#""access":"read" "#);
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the sink's grant in the bytes");
+    let mut tampered = bytes.clone();
+    tampered[at..at + from.len()].copy_from_slice(to);
+    let elsewhere = SessionContext::new();
+    let err = physical_plan_from_bytes_with_extension_codec(
+        &tampered,
+        &elsewhere.task_ctx(),
+        &JammiPhysicalCodec::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(permission_denied(&err), "{err}");
+    let written = "SELECT run_id FROM jammi.public.eval_runs WHERE run_id = 'tampered'";
+    assert!(rows(&local_session(&a), written).await.is_empty());
+}
+
 async fn a_rebound_session_ships_its_new_grant(db: &TestDb) {
     populate(&db.catalog).await;
     let ctx = shipping_session(&db.scoped(tenant_a()));
@@ -277,6 +315,7 @@ backend_tests!(
     writes_travel_with_their_grant,
     decoding_never_widens_the_grant,
     a_rebound_session_ships_its_new_grant,
+    a_decoded_insert_is_checked_where_it_runs,
     what_cannot_travel_is_refused,
 );
 
