@@ -147,3 +147,29 @@ pub async fn remote_with(
     register(&ctx, catalog)?;
     Ok(ctx)
 }
+
+/// The catalog databases a scheduler or executor serves, from its command line.
+#[derive(clap::Args, Debug)]
+pub struct ServedCatalogs {
+    /// A catalog database this process serves (repeatable): plans name it by its URL
+    /// without the password, and are refused for any other database.
+    #[arg(
+        long = "catalog-url",
+        env = "JAMMI_CATALOG_URL",
+        hide_env_values = true,
+        required = true
+    )]
+    catalog_urls: Vec<String>,
+}
+
+impl ServedCatalogs {
+    /// Serves each database ([`ProcessStores::serve`]).
+    ///
+    /// # Errors
+    /// As [`ProcessStores::serve`].
+    pub fn serve(&self) -> jammi_catalog::Result<()> {
+        self.catalog_urls
+            .iter()
+            .try_for_each(|url| ProcessStores::serve(url))
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use clap::Parser;
-use jammi_ballista::{JammiLogicalCodec, JammiPhysicalCodec, ProcessStores};
+use jammi_ballista::{JammiLogicalCodec, JammiPhysicalCodec, ServedCatalogs};
 
 /// Runs a Ballista executor with the jammi catalog's codecs.
 #[derive(Parser)]
@@ -22,15 +22,8 @@ struct Args {
     /// The address to listen on (`0.0.0.0` for other machines: see the README on trust).
     #[arg(long, default_value = "127.0.0.1")]
     bind_host: String,
-    /// A catalog database this process serves (repeatable): plans name it by its URL
-    /// without the password, and are refused for any other database.
-    #[arg(
-        long = "catalog-url",
-        env = "JAMMI_CATALOG_URL",
-        hide_env_values = true,
-        required = true
-    )]
-    catalog_urls: Vec<String>,
+    #[command(flatten)]
+    catalogs: ServedCatalogs,
     /// The host name other executors reach this one by.
     #[arg(long)]
     external_host: Option<String>,
@@ -51,11 +44,9 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    for url in &args.catalog_urls {
-        if let Err(e) = ProcessStores::serve(url) {
-            eprintln!("jammi-executor: --catalog-url: {e}");
-            std::process::exit(2);
-        }
+    if let Err(e) = args.catalogs.serve() {
+        eprintln!("jammi-executor: --catalog-url: {e}");
+        std::process::exit(2);
     }
     let defaults = ExecutorProcessConfig::default();
     let config = ExecutorProcessConfig {

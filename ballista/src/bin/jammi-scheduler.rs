@@ -10,7 +10,7 @@ use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use clap::Parser;
-use jammi_ballista::{JammiLogicalCodec, JammiPhysicalCodec, ProcessStores};
+use jammi_ballista::{JammiLogicalCodec, JammiPhysicalCodec, ServedCatalogs};
 
 /// Runs a Ballista scheduler with the jammi catalog's codecs.
 #[derive(Parser)]
@@ -19,15 +19,8 @@ struct Args {
     /// The address to listen on (`0.0.0.0` for other machines: see the README on trust).
     #[arg(long, default_value = "127.0.0.1")]
     bind_host: String,
-    /// A catalog database this process serves (repeatable): plans name it by its URL
-    /// without the password, and are refused for any other database.
-    #[arg(
-        long = "catalog-url",
-        env = "JAMMI_CATALOG_URL",
-        hide_env_values = true,
-        required = true
-    )]
-    catalog_urls: Vec<String>,
+    #[command(flatten)]
+    catalogs: ServedCatalogs,
     /// The port clients and executors connect to.
     #[arg(long, default_value_t = 50050)]
     port: u16,
@@ -39,11 +32,9 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    for url in &args.catalog_urls {
-        if let Err(e) = ProcessStores::serve(url) {
-            eprintln!("jammi-scheduler: --catalog-url: {e}");
-            std::process::exit(2);
-        }
+    if let Err(e) = args.catalogs.serve() {
+        eprintln!("jammi-scheduler: --catalog-url: {e}");
+        std::process::exit(2);
     }
     let mut config = SchedulerConfig {
         bind_host: args.bind_host.clone(),
